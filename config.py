@@ -1,0 +1,137 @@
+"""Configuration read from ``ENGAGE_*`` environment variables.
+
+``create_app`` picks a class from ``ENGAGE_ENV`` (``production`` unless told
+otherwise) and then calls :meth:`Config.validate`, which refuses to start a
+production app that is missing a secret.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot run safely; the message says what to set."""
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(f"ENGAGE_{name}", default)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = env(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = env(name)
+    return default if value in (None, "") else int(value)
+
+
+class Config:
+    """Production settings. Every value can be overridden from the environment."""
+
+    ENV_NAME = "production"
+    TESTING = False
+    DEBUG = False
+
+    SECRET_KEY = env("SECRET_KEY")
+    #: None means "a SQLite file under instance/", filled in by create_app.
+    SQLALCHEMY_DATABASE_URI = env("DATABASE_URL")
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    #: Public address of the site; links in emails and CLI output start with it.
+    BASE_URL = env("BASE_URL")
+
+    SMTP_HOST = env("SMTP_HOST", "localhost")
+    SMTP_PORT = env_int("SMTP_PORT", 25)
+    SMTP_USER = env("SMTP_USER")
+    SMTP_PASSWORD = env("SMTP_PASSWORD")
+    SMTP_STARTTLS = env_bool("SMTP_STARTTLS", False)
+    SMTP_TIMEOUT = env_int("SMTP_TIMEOUT", 10)
+    MAIL_FROM = env("MAIL_FROM", "Engage <no-reply@localhost>")
+
+    #: Minutes between repeated emails for an alert nobody has acknowledged.
+    ALERT_RENOTIFY_MINUTES = env_int("ALERT_RENOTIFY_MINUTES", 60)
+    #: Days an invitation made with ``engage invite`` stays open.
+    INVITATION_DAYS = env_int("INVITATION_DAYS", 14)
+    #: Questions shown on one page of a patient survey.
+    SURVEY_PAGE_SIZE = env_int("SURVEY_PAGE_SIZE", 3)
+
+    LANGUAGES = ("en", "es", "ar")
+    BABEL_DEFAULT_LOCALE = "en"
+    BABEL_DEFAULT_TIMEZONE = env("TIMEZONE", "UTC")
+
+    SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_NAME = "engage_session"
+    REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_DURATION = timedelta(days=1)
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=env_int("SESSION_HOURS", 8))
+    WTF_CSRF_TIME_LIMIT = None  # tied to the session's own lifetime instead
+    SEND_FILE_MAX_AGE_DEFAULT = timedelta(days=365)
+
+    @classmethod
+    def validate(cls, config: dict) -> None:
+        """Raise :class:`ConfigError` when the settings cannot run safely."""
+        missing = [
+            f"ENGAGE_{key}" for key in ("SECRET_KEY", "BASE_URL") if not config.get(key)
+        ]
+        if missing:
+            raise ConfigError(
+                "Engage will not start in production without "
+                + " and ".join(missing)
+                + ". Set ENGAGE_SECRET_KEY to a long random value (for example the output of "
+                "`python -c \"import secrets; print(secrets.token_hex(32))\"`) and "
+                "ENGAGE_BASE_URL to the public https address of the site, "
+                "or set ENGAGE_ENV=development to try Engage on this machine."
+            )
+        if len(config["SECRET_KEY"]) < 32:
+            raise ConfigError("ENGAGE_SECRET_KEY must be at least 32 characters long.")
+
+
+class DevelopmentConfig(Config):
+    """A single machine: cookies over plain http, a generated secret under instance/."""
+
+    ENV_NAME = "development"
+    DEBUG = False
+    BASE_URL = env("BASE_URL", "http://127.0.0.1:5000")
+    SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+    REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    SMTP_PORT = env_int("SMTP_PORT", 8025)
+
+    @classmethod
+    def validate(cls, config: dict) -> None:
+        pass
+
+
+class TestConfig(DevelopmentConfig):
+    ENV_NAME = "test"
+    TESTING = True
+    SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
+    SQLALCHEMY_DATABASE_URI = os.environ.get("ENGAGE_TEST_DATABASE_URL") or "sqlite://"
+    BASE_URL = "http://engage.test"
+    WTF_CSRF_ENABLED = True
+    SMTP_HOST = "127.0.0.1"
+    SMTP_PORT = 1  # tests that send mail start aiosmtpd and set the port
+
+
+CONFIGS: dict[str, type[Config]] = {
+    "production": Config,
+    "development": DevelopmentConfig,
+    "test": TestConfig,
+}
+
+
+def from_environment() -> type[Config]:
+    name = (env("ENV") or "production").strip().lower()
+    try:
+        return CONFIGS[name]
+    except KeyError:
+        raise ConfigError(
+            f"ENGAGE_ENV={name!r} is not one of {', '.join(sorted(CONFIGS))}."
+        ) from None

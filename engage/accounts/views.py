@@ -1,0 +1,71 @@
+"""Login, logout, and the home page that sends each role where its work is."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_user, logout_user
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from engage.accounts.forms import LoginForm
+from engage.accounts.models import User
+from engage.accounts.services import authenticate
+from engage.audit.services import record
+from engage.core.permissions import LOGGED_IN, public, require
+from engage.extensions import db, login_manager
+
+bp = Blueprint("accounts", __name__)
+
+login_manager.login_view = "accounts.login"
+login_manager.session_protection = "strong"
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    return db.session.get(User, int(user_id))
+
+
+def _safe_next(target: str | None) -> str | None:
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+def login() -> str | WerkzeugResponse:
+    if current_user.is_authenticated:
+        return redirect(url_for("accounts.home"))
+    form = LoginForm()
+    error = None
+    if form.validate_on_submit():
+        user = authenticate(form.email.data or "", form.password.data or "")
+        if user is not None:
+            login_user(user)
+            record("login", "user", user.id)
+            return redirect(_safe_next(request.args.get("next")) or url_for("accounts.home"))
+        error = _("That email and password do not match an active account.")
+    return render_template("accounts/login.html", form=form, error=error)
+
+
+@bp.route("/logout", methods=["POST"])
+@require(LOGGED_IN)
+def logout() -> WerkzeugResponse:
+    logout_user()
+    flash(_("You are logged out."))
+    return redirect(url_for("accounts.login"))
+
+
+@bp.route("/")
+@public
+def home() -> str | WerkzeugResponse:
+    if not current_user.is_authenticated:
+        return redirect(url_for("accounts.login"))
+    if current_user.role == "council":
+        return render_template("accounts/council_home.html")
+    return redirect(url_for("org.services"))

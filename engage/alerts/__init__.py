@@ -1,0 +1,1 @@
+"""Safety alerts: raised by answers, shown first to clinicians, emailed until acknowledged."""

@@ -1,0 +1,64 @@
+"""Open alerts first, one alert with its response, and acknowledging it."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+import surveys
+from engage.alerts.forms import AcknowledgeForm
+from engage.alerts.models import Alert
+from engage.alerts.services import acknowledge, open_alerts_for
+from engage.audit.services import record, record_views
+from engage.core.permissions import can_see_service, has_permission, require
+from engage.extensions import db
+
+bp = Blueprint("alerts", __name__)
+
+
+def alert_or_404(alert_id: int) -> Alert:
+    alert = db.session.get(Alert, alert_id)
+    if alert is None or not can_see_service(current_user, alert.service_id):
+        abort(404)
+    return alert
+
+
+@bp.route("/alerts")
+@require("alerts.view")
+def index() -> str:
+    alerts = open_alerts_for(current_user)
+    record_views("alert_list", [a.patient_id for a in alerts])
+    return render_template("alerts/index.html", alerts=alerts)
+
+
+@bp.route("/alerts/<int:alert_id>")
+@require("alerts.view")
+def detail(alert_id: int) -> str:
+    alert = alert_or_404(alert_id)
+    return _render_detail(alert, AcknowledgeForm())
+
+
+@bp.route("/alerts/<int:alert_id>/acknowledge", methods=["POST"])
+@require("alerts.acknowledge")
+def acknowledge_alert(alert_id: int) -> str | WerkzeugResponse:
+    alert = alert_or_404(alert_id)
+    form = AcknowledgeForm()
+    if not form.validate_on_submit():
+        return _render_detail(alert, form)
+    if acknowledge(alert, current_user, form.note.data):
+        flash(_("Alert acknowledged."))
+    else:
+        flash(_("Someone else acknowledged this alert first."))
+    return redirect(url_for("alerts.index"))
+
+
+def _render_detail(alert: Alert, form: AcknowledgeForm) -> str:
+    record("view", "alert", alert.id, patient_id=alert.patient_id)
+    instrument = surveys.get(alert.response.instrument_id)
+    return render_template(
+        "alerts/detail.html", alert=alert, form=form, instrument=instrument,
+        may_ack=has_permission(current_user, "alerts.acknowledge"),
+        answers=alert.response.answer_map(),
+    )

@@ -1,0 +1,184 @@
+"""The ``engage`` command: a Flask CLI group bound to ``create_app``."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from engage.extensions import db
+
+
+def _create_app() -> Flask:
+    from engage import create_app
+
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False,
+             load_dotenv=False, set_debug_flag=False)
+def cli() -> None:
+    """Engage: patient and family engagement for a Learning Health System."""
+
+
+def main() -> None:
+    """Entry point of the ``engage`` console script."""
+    import os
+
+    if sys.argv[1:2] == ["demo"]:
+        # The demo runs on this machine only: a generated secret, http cookies.
+        os.environ.setdefault("ENGAGE_ENV", "development")
+    cli()
+
+
+def register_commands(app: Flask) -> None:
+    app.cli.add_command(users)
+    app.cli.add_command(services)
+    app.cli.add_command(invite)
+    app.cli.add_command(scheduler)
+    from engage.demo.cli import demo
+
+    app.cli.add_command(demo)
+
+
+def fail(message: str) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(2)
+
+
+@click.group()
+def users() -> None:
+    """Staff accounts."""
+
+
+@users.command("create")
+@click.argument("email")
+@click.option("--role", required=True, type=click.Choice(["admin", "staff", "clinician", "council"]))
+@click.option("--name", default="")
+@click.option("--password", help="Asked for when not given (safer: not kept in shell history).")
+@click.option("--service", "service_keys", multiple=True, help="Service id or slug; repeatable.")
+@click.option("--language", type=click.Choice(["en", "es", "ar"]))
+@with_appcontext
+def create_user_command(email: str, role: str, name: str, password: str | None,
+                        service_keys: tuple[str, ...], language: str | None) -> None:
+    """Create a user with ROLE, member of the given services."""
+    from engage.accounts.services import AccountError, create_user
+    from engage.org.services import find_service
+
+    found = []
+    for key in service_keys:
+        service = find_service(key)
+        if service is None:
+            fail(f"no service {key!r}")
+        found.append(service)
+    if password is None:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            fail("the passwords do not match")
+    try:
+        user = create_user(email, role, password, name=name, services=found, language=language)
+    except AccountError as exc:
+        fail(str(exc))
+    db.session.commit()
+    click.echo(f"Created {user.role} {user.email}")
+
+
+@click.group()
+def services() -> None:
+    """Services (units of care)."""
+
+
+@services.command("create")
+@click.argument("slug")
+@click.argument("name")
+@with_appcontext
+def create_service_command(slug: str, name: str) -> None:
+    """Create a service with a short id SLUG and a display NAME."""
+    from engage.org.services import create_service
+
+    try:
+        service = create_service(slug, name)
+    except ValueError as exc:
+        fail(str(exc))
+    db.session.commit()
+    click.echo(f"Created service {service.slug} (id {service.id})")
+
+
+@services.command("list")
+@with_appcontext
+def list_services_command() -> None:
+    from sqlalchemy import select
+
+    from engage.org.models import Service
+
+    for service in db.session.scalars(select(Service).order_by(Service.id)):
+        click.echo(f"{service.id}\t{service.slug}\t{service.name}")
+
+
+@click.command()
+@click.argument("patient_ref")
+@click.argument("instrument_id")
+@click.option("--language", type=click.Choice(["en", "es", "ar"]),
+              help="Language of the questionnaire (default: the patient's).")
+@click.option("--service", "service_key", help="Service id or slug (default: the first one).")
+@with_appcontext
+def invite(patient_ref: str, instrument_id: str, language: str | None,
+           service_key: str | None) -> None:
+    """Invite PATIENT_REF to answer INSTRUMENT_ID; print the survey link last."""
+    import surveys
+    from engage.core.db import run_after_commit
+    from engage.org.services import create_service, find_service
+    from engage.patients.services import get_or_create_patient
+    from engage.survey.services import create_invitation, survey_url
+
+    try:
+        surveys.get(instrument_id)
+    except surveys.UnknownInstrument:
+        fail(f"unknown instrument {instrument_id!r}; choose one of "
+             + ", ".join(i.id for i in surveys.all()))
+    if service_key:
+        service = find_service(service_key)
+        if service is None:
+            fail(f"no service {service_key!r}")
+    else:
+        from sqlalchemy import select
+
+        from engage.org.models import Service
+
+        service = db.session.scalar(select(Service).order_by(Service.id).limit(1))
+        if service is None:
+            service = create_service("general", "General")
+    try:
+        patient, created = get_or_create_patient(patient_ref, language=None)
+    except ValueError as exc:
+        fail(str(exc))
+    if created and language:
+        patient.language = language
+    invitation, token = create_invitation(
+        patient, service, instrument_id, language=language,
+        days=current_app.config["INVITATION_DAYS"],
+    )
+    db.session.commit()
+    run_after_commit()
+    click.echo(f"Patient {patient.ref} ({'new' if created else 'existing'}), "
+               f"{instrument_id} for {service.name}, open until "
+               f"{invitation.closes_at:%Y-%m-%d %H:%M} UTC")
+    click.echo(survey_url(current_app.config["BASE_URL"], token))
+
+
+@click.command()
+@with_appcontext
+def scheduler() -> None:
+    """Run the periodic jobs (its own process; never inside web workers)."""
+    from engage.jobs import JOBS, build_scheduler
+
+    sched = build_scheduler(current_app._get_current_object())  # type: ignore[attr-defined]
+    for job in JOBS:
+        click.echo(f"job {job.id}: every {job.every}s - {job.description}")
+    try:
+        sched.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass

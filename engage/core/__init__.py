@@ -1,0 +1,1 @@
+"""Shared plumbing: the database base, time, i18n, permissions, mail and tokens."""

@@ -1,0 +1,1 @@
+"""The demo: sample services, users, patients and six months of responses."""

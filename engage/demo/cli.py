@@ -1,0 +1,77 @@
+"""``engage demo``: upgrade the database, load demo data once, print logins, serve."""
+
+from __future__ import annotations
+
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--no-serve", is_flag=True, help="Load the demo data and exit.")
+@with_appcontext
+def demo(host: str, port: int, no_serve: bool) -> None:
+    """Run Engage on this machine with demo data and the scheduler."""
+    from flask_migrate import upgrade
+
+    from engage.demo import data
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    upgrade()
+    if data.is_loaded():
+        click.echo("Demo data already loaded.")
+    else:
+        click.echo("Loading demo data (30 patients, six months of answers)...")
+        data.load()
+    base = app.config["BASE_URL"]
+    click.echo("\nDemo logins (" + base + "/login):")
+    for email, role, _name in data.LOGINS:
+        click.echo(f"  {role:<10} {email:<24} password: {data.PASSWORD.format(role=role)}")
+    link = data.fresh_link(base)
+    click.echo("\nA patient's link (PHQ-9, works on a phone):")
+    click.echo(f"  {link}")
+    if no_serve:
+        return
+    sink = _start_mail_sink(app)
+    from engage.jobs import build_scheduler
+
+    scheduler = build_scheduler(app, background=True)
+    scheduler.start()
+    click.echo(f"\nServing on http://{host}:{port} with the scheduler. Ctrl-C stops.")
+    if sink:
+        click.echo(f"Emails are printed here (a local SMTP sink on port {sink}).")
+    from werkzeug.serving import run_simple
+
+    try:
+        run_simple(host, port, app, threaded=True, use_reloader=False)
+    finally:
+        scheduler.shutdown(wait=False)
+
+
+def _start_mail_sink(app):  # type: ignore[no-untyped-def]
+    """Print emails to the console when no real SMTP server was configured."""
+    import os
+
+    if os.environ.get("ENGAGE_SMTP_HOST"):
+        return None
+    try:
+        from aiosmtpd.controller import Controller
+    except ImportError:
+        return None
+
+    class Printer:
+        async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+            click.echo(f"\n--- email to {', '.join(envelope.rcpt_tos)} ---")
+            click.echo(envelope.content.decode("utf8", errors="replace"))
+            return "250 OK"
+
+    controller = Controller(Printer(), hostname="127.0.0.1", port=app.config["SMTP_PORT"])
+    try:
+        controller.start()
+    except Exception:  # port taken: someone already runs a sink there
+        return None
+    app.config["SMTP_HOST"] = "127.0.0.1"
+    return app.config["SMTP_PORT"]

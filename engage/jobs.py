@@ -1,0 +1,62 @@
+"""Every periodic job, declared once with a stable id. Run only by ``engage scheduler``.
+
+Each job opens its own app context and commits itself, and is safe to run in
+two scheduler processes at once: the rows it works on are claimed in the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flask import Flask
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    func: Callable[[], object]
+    #: Seconds between runs.
+    every: int
+    description: str
+
+
+def _renotify_alerts() -> object:
+    from engage.alerts.services import renotify_unacknowledged
+
+    return renotify_unacknowledged()
+
+
+JOBS: tuple[Job, ...] = (
+    Job("alerts.renotify", _renotify_alerts, 300,
+        "Email clinicians again about safety alerts nobody has acknowledged."),
+)
+
+
+def run_job(app: Flask, job: Job) -> object:
+    with app.app_context():
+        try:
+            return job.func()
+        except Exception:
+            app.logger.exception("job %s failed", job.id)
+            from engage.extensions import db
+
+            db.session.rollback()
+            raise
+        finally:
+            from engage.extensions import db
+
+            db.session.remove()
+
+
+def build_scheduler(app: Flask, *, background: bool = False):  # type: ignore[no-untyped-def]
+    """An APScheduler scheduler with every job of :data:`JOBS` added."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    cls = BackgroundScheduler if background else BlockingScheduler
+    scheduler = cls(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
+    for job in JOBS:
+        scheduler.add_job(run_job, "interval", seconds=job.every, args=(app, job),
+                          id=job.id, name=job.description, replace_existing=True)
+    return scheduler

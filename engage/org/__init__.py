@@ -1,0 +1,1 @@
+"""Services (units of care) and which staff belong to them."""

@@ -1,0 +1,1 @@
+"""The patient's side: invitation links and the survey pages behind them."""
