@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import sys
 
@@ -9,13 +10,20 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
+from engage.core.permissions import ROLES
 from engage.extensions import db
 
 
 def _create_app() -> Flask:
+    from config import ConfigError
     from engage import create_app
 
-    return create_app()
+    try:
+        return create_app()
+    except ConfigError as exc:
+        # A clear sentence, not a traceback, for the operator at the console.
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
 
 
 @click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False,
@@ -56,7 +64,7 @@ def users() -> None:
 
 @users.command("create")
 @click.argument("email")
-@click.option("--role", required=True, type=click.Choice(["admin", "staff", "clinician", "council"]))
+@click.option("--role", required=True, type=click.Choice(list(ROLES)))
 @click.option("--name", default="")
 @click.option("--password", help="Asked for when not given (safer: not kept in shell history).")
 @click.option("--service", "service_keys", multiple=True, help="Service id or slug; repeatable.")
@@ -178,7 +186,5 @@ def scheduler() -> None:
     sched = build_scheduler(current_app._get_current_object())  # type: ignore[attr-defined]
     for job in JOBS:
         click.echo(f"job {job.id}: every {job.every}s - {job.description}")
-    try:
+    with contextlib.suppress(KeyboardInterrupt, SystemExit):
         sched.start()
-    except (KeyboardInterrupt, SystemExit):
-        pass

@@ -23,7 +23,6 @@ from sqlalchemy.orm import scoped_session, sessionmaker
 from config import TestConfig
 from engage import create_app
 from engage.extensions import db as _db
-
 from tests.factories import *  # noqa: F403  (factory fixtures)
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fhir.resources.R4B.questionnaire import Questionnaire
@@ -190,8 +192,8 @@ def test_every_text_is_translated(instrument: surveys.Instrument, lang: str) -> 
     q = instrument.to_fhir()
     untranslated: list[str] = []
 
-    def check(element: dict[str, object], field: str, where: str) -> None:
-        if not fhir.translations(element.get(f"_{field}")).get(lang, "").strip():  # type: ignore[arg-type]
+    def check(element: Mapping[str, Any], field: str, where: str) -> None:
+        if not fhir.translations(element.get(f"_{field}")).get(lang, "").strip():
             untranslated.append(f"{where}.{field}")
 
     check(q, "title", instrument.id)
@@ -199,7 +201,8 @@ def test_every_text_is_translated(instrument: surveys.Instrument, lang: str) -> 
     for raw in fhir.answerable_items(q["item"]):
         check(raw, "text", raw["linkId"])
         for option in raw.get("answerOption", []):
-            check(option["valueCoding"], "display", f"{raw['linkId']}/{option['valueCoding']['code']}")
+            coding = option["valueCoding"]
+            check(coding, "display", f"{raw['linkId']}/{coding['code']}")
     assert untranslated == []
 
 
