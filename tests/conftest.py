@@ -58,6 +58,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     app = create_app(Config)
     reset_database(app)
     yield app
+    with app.app_context():
+        _db.engine.dispose()
 
 
 @pytest.fixture
@@ -103,8 +105,27 @@ def committed_db(app: Flask) -> Iterator[Any]:
                     conn.execute(text(f'DELETE FROM "{table}"'))
 
 
+class IsolatedClient(FlaskClient):
+    """A test client whose every request gets its own app context, as in production.
+
+    Without this, a request made while a test holds an app context reuses it,
+    so ``g`` (the locale, the invitation, work queued for after the commit) and
+    the database session would leak from one request into the next.
+    """
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        from flask.globals import _cv_app
+
+        token = _cv_app.set(None)  # type: ignore[arg-type]
+        try:
+            return super().open(*args, **kwargs)
+        finally:
+            _cv_app.reset(token)
+
+
 @pytest.fixture
 def client(app: Flask, db: Any) -> FlaskClient:
+    app.test_client_class = IsolatedClient
     return app.test_client()
 
 

@@ -33,25 +33,31 @@ def test_production_refuses_a_short_secret(monkeypatch, tmp_path):
         create_app(Prod)
 
 
-def test_production_config_comes_from_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv("ENGAGE_INSTANCE_PATH", str(tmp_path))
-    monkeypatch.setenv("ENGAGE_ENV", "production")
-    monkeypatch.setenv("ENGAGE_SECRET_KEY", "x" * 40)
-    monkeypatch.setenv("ENGAGE_BASE_URL", "https://engage.example.org/")
-    monkeypatch.setenv("ENGAGE_DATABASE_URL", f"sqlite:///{tmp_path}/prod.db")
-    import importlib
+def test_production_config_comes_from_environment(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
 
-    importlib.reload(config)
-    try:
-        app = create_app()
-        assert app.config["BASE_URL"] == "https://engage.example.org"
-        assert app.config["SQLALCHEMY_DATABASE_URI"].endswith("prod.db")
-        assert app.config["SESSION_COOKIE_SECURE"] is True
-        assert app.config["SESSION_COOKIE_HTTPONLY"] is True
-        assert app.config["REMEMBER_COOKIE_SECURE"] is True
-    finally:
-        monkeypatch.undo()
-        importlib.reload(config)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENGAGE_")}
+    env.update({
+        "ENGAGE_INSTANCE_PATH": str(tmp_path), "ENGAGE_ENV": "production",
+        "ENGAGE_SECRET_KEY": "x" * 40, "ENGAGE_BASE_URL": "https://engage.example.org/",
+        "ENGAGE_DATABASE_URL": f"sqlite:///{tmp_path}/prod.db",
+    })
+    script = (
+        "import json; from engage import create_app; c = create_app().config; "
+        "print(json.dumps({k: c[k] for k in ('BASE_URL', 'SQLALCHEMY_DATABASE_URI', "
+        "'SESSION_COOKIE_SECURE', 'SESSION_COOKIE_HTTPONLY', 'REMEMBER_COOKIE_SECURE')}))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                         text=True, timeout=60, check=True)
+    cfg = json.loads(out.stdout.strip().splitlines()[-1])
+    assert cfg["BASE_URL"] == "https://engage.example.org"
+    assert cfg["SQLALCHEMY_DATABASE_URI"].endswith("prod.db")
+    assert cfg["SESSION_COOKIE_SECURE"] is True
+    assert cfg["SESSION_COOKIE_HTTPONLY"] is True
+    assert cfg["REMEMBER_COOKIE_SECURE"] is True
 
 
 def test_unknown_environment_name_is_a_clear_error(monkeypatch):
@@ -82,28 +88,25 @@ def test_every_endpoint_declares_a_permission(app):
     assert undeclared == []
 
 
-def test_an_endpoint_without_a_declaration_is_refused(app, client):
+def test_an_endpoint_without_a_declaration_is_refused(monkeypatch, tmp_path):
     from flask import Blueprint
 
+    monkeypatch.setenv("ENGAGE_INSTANCE_PATH", str(tmp_path))
+
+    class Cfg(config.TestConfig):
+        SQLALCHEMY_DATABASE_URI = f"sqlite:///{tmp_path}/x.db"
+
+    fresh = create_app(Cfg)
     bp = Blueprint("undeclared_test", __name__)
 
     @bp.route("/undeclared-test")
     def undeclared() -> str:
         return "secret"
 
-    app.register_blueprint(bp)
-    try:
-        response = client.get("/undeclared-test")
-        assert response.status_code == 403
-        assert b"secret" not in response.data
-    finally:
-        # Leave the session app as it was for the tests after this one.
-        app.view_functions.pop("undeclared_test.undeclared")
-        app.blueprints.pop("undeclared_test")
-        for rule in list(app.url_map.iter_rules()):
-            if rule.endpoint == "undeclared_test.undeclared":
-                app.url_map._rules.remove(rule)
-        app.url_map._remap = True
+    fresh.register_blueprint(bp)
+    response = fresh.test_client().get("/undeclared-test")
+    assert response.status_code == 403
+    assert b"secret" not in response.data
 
 
 def test_roles_grant_only_what_the_table_says(make_user):

@@ -6,8 +6,12 @@ from wtforms import TextAreaField
 from wtforms.validators import Length
 
 
+NOTE_MAX = 2000
+
+
 class AcknowledgeForm(FlaskForm):
     note = TextAreaField(
         _l("What you did (optional)"),
-        validators=[Length(max=2000, message=_l("Keep the note under 2,000 characters."))],
+        validators=[Length(max=NOTE_MAX, message=_l(
+            "Keep the note to %(max)d characters or fewer.", max=NOTE_MAX))],
     )
