@@ -5,7 +5,6 @@ from flask_wtf import FlaskForm
 from wtforms import TextAreaField
 from wtforms.validators import Length
 
-
 NOTE_MAX = 2000
 
 
