@@ -13,7 +13,7 @@ import config as config_module
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def create_app(config: type | None = None) -> Flask:
+def create_app(config: type[config_module.Config] | None = None) -> Flask:
     """Build the app. ``config`` defaults to the class named by ``ENGAGE_ENV``.
 
     Binds the extensions, registers every blueprint and starts no threads: the

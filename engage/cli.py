@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import getpass
 import sys
+from typing import NoReturn
 
 import click
 from flask import Flask, current_app
@@ -52,7 +53,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(demo)
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     click.echo(f"Error: {message}", err=True)
     sys.exit(2)
 

@@ -14,7 +14,7 @@ from engage.accounts.models import User
 from engage.alerts.models import Alert
 from engage.audit.services import record
 from engage.core import mail
-from engage.core.db import after_commit, utcnow
+from engage.core.db import after_commit, claim, utcnow
 from engage.extensions import db
 from engage.org.models import service_member
 from engage.survey.models import Response
@@ -106,13 +106,12 @@ def renotify_unacknowledged(now: datetime | None = None) -> int:
     ).all()
     claimed = []
     for alert_id in due:
-        won = db.session.execute(
+        won = claim(
             update(Alert)
             .where(Alert.id == alert_id, Alert.acknowledged_at.is_(None),
                    or_(Alert.notified_at.is_(None), Alert.notified_at <= cutoff))
             .values(notified_at=now)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        )
         if won:
             claimed.append(alert_id)
     db.session.commit()
@@ -121,13 +120,12 @@ def renotify_unacknowledged(now: datetime | None = None) -> int:
 
 def acknowledge(alert: Alert, user: User, note: str | None, now: datetime | None = None) -> bool:
     """Record who acknowledged the alert and when; False if someone already had."""
-    won = db.session.execute(
+    won = claim(
         update(Alert)
         .where(Alert.id == alert.id, Alert.acknowledged_at.is_(None))
         .values(acknowledged_at=now or utcnow(), acknowledged_by_id=user.id,
                 acknowledgement_note=(note or "").strip() or None)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     db.session.refresh(alert)
     if not won:
         return False

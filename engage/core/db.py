@@ -98,3 +98,15 @@ def run_after_commit() -> None:
     pending = g.pop("_after_commit", [])
     for func, args in pending:
         func(*args)
+
+
+def claim(statement: Any) -> int:
+    """Run a conditional UPDATE and return how many rows it changed.
+
+    This is how Engage claims work that two processes might race for: the
+    ``WHERE`` states what must still be true, and only one caller sees 1.
+    """
+    from engage.extensions import db
+
+    result = db.session.execute(statement.execution_options(synchronize_session=False))
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 import surveys
 from engage.audit.services import record
-from engage.core.db import utcnow
+from engage.core.db import claim, utcnow
 from engage.core.security import hash_token, new_token
 from engage.extensions import db
 from engage.org.models import Service
@@ -176,12 +176,11 @@ def submit(response: Response, now: datetime | None = None) -> SubmitResult:
     now = now or utcnow()
     instrument = surveys.get(response.instrument_id)
     score = instrument.score(response.answer_map())
-    claimed = db.session.execute(
+    claimed = claim(
         update(Response)
         .where(Response.id == response.id, Response.submitted_at.is_(None))
         .values(submitted_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     if not claimed:
         db.session.refresh(response)
         return SubmitResult(response, None, first=False)
