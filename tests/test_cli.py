@@ -86,6 +86,12 @@ def test_demo_loads_once_and_prints_logins_and_a_link(runner, client, db):
     oldest = db.session.scalar(select(func.min(Response.submitted_at)))
     newest = db.session.scalar(select(func.max(Response.submitted_at)))
     assert (newest - oldest).days >= 150
+    from engage.alerts.models import Alert
+
+    alerts = db.session.scalars(select(Alert)).all()
+    assert alerts, "the demo shows what a safety alert looks like"
+    newest = max(alerts, key=lambda a: a.created_at)
+    assert [a for a in alerts if a.acknowledged_at is None] == [newest]
     again = runner.invoke(args=["demo", "--no-serve"])
     assert "already loaded" in again.output
     assert db.session.scalar(select(func.count()).select_from(Response)) == responses + 0

@@ -20,11 +20,14 @@ from engage.org.models import service_member
 from engage.survey.models import Response
 
 
-def raise_alerts(response: Response, kinds: Iterable[str], *, notify: bool = True) -> list[Alert]:
+def raise_alerts(
+    response: Response, kinds: Iterable[str], *, notify: bool = True,
+    now: datetime | None = None,
+) -> list[Alert]:
     """One alert per rule that fired; clinicians are emailed once the transaction commits."""
     alerts = [
         Alert(response_id=response.id, patient_id=response.patient_id,
-              service_id=response.service_id, kind=kind)
+              service_id=response.service_id, kind=kind, created_at=now or utcnow())
         for kind in dict.fromkeys(kinds)
     ]
     if not alerts:

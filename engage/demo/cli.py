@@ -14,11 +14,16 @@ from flask.cli import with_appcontext
 @with_appcontext
 def demo(host: str, port: int, no_serve: bool) -> None:
     """Run Engage on this machine with demo data and the scheduler."""
+    import os
+
     from flask_migrate import upgrade
 
     from engage.demo import data
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if not os.environ.get("ENGAGE_BASE_URL"):
+        # Links printed and emailed must point at where this demo actually serves.
+        app.config["BASE_URL"] = f"http://{host}:{port}"
     upgrade()
     if data.is_loaded():
         click.echo("Demo data already loaded.")

@@ -22,6 +22,8 @@ from engage.patients.services import get_or_create_patient
 from engage.survey.services import create_invitation, save_answers, start_response, submit
 
 DEMO_MARKER = "mental-health"
+#: (patient number, visit) whose PHQ-9 question 9 is above zero: three alerts, the last open.
+RISKY_VISITS = {(3, 1), (11, 3), (6, 6)}
 PASSWORD = "engage-demo-{role}"
 LOGINS = (
     ("admin@engage.demo", "admin", "Ada Admin"),
@@ -75,21 +77,43 @@ def load(seed: int = 7, now: datetime | None = None) -> None:
         language = "es" if number % 5 == 0 else "ar" if number % 7 == 0 else "en"
         patient, _ = get_or_create_patient(f"DEMO-{number:04d}", language=language,
                                            email=f"patient{number}@example.org")
-        trend = rng.choice((-1, -1, 0, 1))  # most patients get better
-        level = rng.randint(8, 20)
+        trend = rng.choice((-2, -1, -1, 0, 1))  # most patients get better
+        level = rng.randint(5, 19)
         proxy = number % 9 == 0
         for visit in range(7):
-            when = now - timedelta(days=180 - visit * 28 + rng.randint(0, 5))
-            level = max(0, min(27, level + trend * rng.randint(0, 3) + rng.randint(-1, 1)))
+            when = now - timedelta(days=180 - visit * 28 + rng.randint(0, 5),
+                                   hours=rng.randint(0, 10), minutes=rng.randint(0, 59))
+            if visit:
+                level = max(0, min(27, level + trend * rng.randint(0, 2) + rng.randint(-1, 1)))
             service = mental if number <= 15 else ortho
             instruments = ("phq-9", "gad-7") if service is mental else ("fft", "care-experience")
+            risky = (number, visit) in RISKY_VISITS
             for instrument_id in instruments:
-                _answer(patient, service, instrument_id, level, when, rng, language, proxy)
+                _answer(patient, service, instrument_id, level, when, rng, language, proxy,
+                        risky)
     g.pop("_after_commit", None)  # historical alerts: no emails
+    _settle_old_alerts(now)
     db.session.commit()
 
 
-def _answer(patient, service, instrument_id, level, when, rng, language, proxy) -> None:  # type: ignore[no-untyped-def]
+def _settle_old_alerts(now: datetime) -> None:
+    """Old alerts were seen to long ago; leave the newest open for the clinician to try."""
+    from engage.accounts.models import User
+    from engage.alerts.models import Alert
+
+    clinician = db.session.scalar(select(User).where(User.role == "clinician"))
+    alerts = db.session.scalars(select(Alert).order_by(Alert.created_at)).all()
+    for alert in alerts:
+        alert.notified_at = alert.created_at
+        alert.notify_count = 1
+    for alert in alerts[:-1]:
+        alert.acknowledged_at = alert.created_at + timedelta(hours=3)
+        alert.acknowledged_by_id = clinician.id if clinician else None
+        alert.acknowledgement_note = "Phoned the patient; safety plan reviewed."
+
+
+def _answer(patient, service, instrument_id, level, when, rng, language, proxy,  # type: ignore[no-untyped-def]
+            risky=False) -> None:
     instrument = surveys.get(instrument_id)
     invitation, _token = create_invitation(patient, service, instrument_id, language=language,
                                            now=when - timedelta(hours=2), days=7)
@@ -99,7 +123,7 @@ def _answer(patient, service, instrument_id, level, when, rng, language, proxy) 
     values: dict[str, object] = {}
     scored = [i for i in instrument.items if i.type == "choice"]
     for item in scored:
-        values[item.link_id] = _pick(item, level, rng, instrument_id)
+        values[item.link_id] = _pick(item, level, rng, instrument_id, risky)
     for item in instrument.items:
         if item.type == "text" and rng.random() < 0.7:
             values[item.link_id] = rng.choice(COMMENTS[language])
@@ -107,12 +131,13 @@ def _answer(patient, service, instrument_id, level, when, rng, language, proxy) 
     submit(response, now=when)
 
 
-def _pick(item: surveys.Item, level: int, rng: random.Random, instrument_id: str) -> str:
+def _pick(item: surveys.Item, level: int, rng: random.Random, instrument_id: str,
+          risky: bool) -> str:
     """An option whose position follows the patient's level, with some noise."""
     options = item.options
     if instrument_id in ("phq-9", "gad-7"):
         if item.link_id == "phq9-9":
-            index = 1 if level >= 19 and rng.random() < 0.5 else 0
+            index = 1 if risky else 0
         else:
             index = round(level / 27 * 3 + rng.uniform(-0.8, 0.8))
     else:

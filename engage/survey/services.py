@@ -195,7 +195,7 @@ def submit(response: Response, now: datetime | None = None) -> SubmitResult:
     db.session.flush()
     record("create", "response", response.id, patient_id=response.patient_id,
            actor="patient-link", instrument=response.instrument_id)
-    raise_alerts(response, score.alerts)
+    raise_alerts(response, score.alerts, now=now)
     return SubmitResult(response, score, first=True)
 
 
