@@ -197,3 +197,37 @@ def test_staff_invite_form_keeps_what_was_typed_on_error(client, auth, make_user
     assert r.status_code == 200
     assert "Use letters, digits" in text_of(r)
     assert 'value="bad ref with spaces"' in r.get_data(as_text=True)
+
+
+def test_response_exports_as_a_valid_fhir_questionnaire_response(
+    client, auth, make_user, make_service, make_invitation, db
+):
+    from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
+
+    service = make_service()
+    user = make_user("staff", services=[service])
+    response = answered(make_invitation, service=service, language="es")
+    db.session.commit()
+    auth.login(user.email)
+    r = client.get(f"/responses/{response.id}/fhir")
+    assert r.status_code == 200
+    assert r.mimetype == "application/fhir+json"
+    resource = QuestionnaireResponse.model_validate(r.get_json())
+    assert resource.status == "completed"
+    assert resource.subject.reference == f"Patient/{response.patient.ref}"
+    assert resource.questionnaire.startswith("https://engage.example.org/fhir/Questionnaire/phq-9")
+    assert db.session.scalar(select(AuditEvent).where(
+        AuditEvent.action == "export", AuditEvent.object_id == response.id)) is not None
+
+
+def test_an_unfinished_response_is_not_shown_to_staff(
+    client, auth, make_user, make_service, make_invitation, db
+):
+    service = make_service()
+    user = make_user("staff", services=[service])
+    invitation, _ = make_invitation("phq-9", service=service)
+    draft = start_response(invitation)
+    db.session.commit()
+    auth.login(user.email)
+    assert client.get(f"/responses/{draft.id}").status_code == 404
+    assert client.get(f"/responses/{draft.id}/fhir").status_code == 404

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, json, render_template, request
+from flask import Response as FlaskResponse
 from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
@@ -54,14 +55,40 @@ def service_responses(slug: str) -> str:
     )
 
 
+def _visible_response(response_id: int) -> Response:
+    response = db.session.get(Response, response_id)
+    if response is None or response.submitted_at is None or not can_see_service(
+        current_user, response.service_id
+    ):
+        abort(404)
+    return response
+
+
 @bp.route("/responses/<int:response_id>")
 @require("responses.view")
 def response_detail(response_id: int) -> str:
-    response = db.session.get(Response, response_id)
-    if response is None or not can_see_service(current_user, response.service_id):
-        abort(404)
+    response = _visible_response(response_id)
     instrument = surveys.get(response.instrument_id)
     alerts = db.session.scalars(select(Alert).where(Alert.response_id == response.id)).all()
     record("view", "response", response.id, patient_id=response.patient_id)
     return render_template("responses/detail.html", response=response, instrument=instrument,
                            answers=response.answer_map(), alerts=alerts)
+
+
+@bp.route("/responses/<int:response_id>/fhir")
+@require("responses.view")
+def response_fhir(response_id: int) -> FlaskResponse:
+    """The response as a FHIR R4 QuestionnaireResponse (JSON), for EHR integration."""
+    response = _visible_response(response_id)
+    assert response.submitted_at is not None
+    resource = surveys.get(response.instrument_id).questionnaire_response(
+        response.answer_map(), authored=response.submitted_at,
+        subject=f"Patient/{response.patient.ref}", language=response.language,
+        source_relationship=response.proxy_relationship if response.respondent == "proxy"
+        else None,
+    )
+    resource["id"] = str(response.id)
+    record("export", "response", response.id, patient_id=response.patient_id, format="fhir")
+    body = json.dumps(resource, ensure_ascii=False, indent=2)
+    return FlaskResponse(body, mimetype="application/fhir+json", headers={
+        "Content-Disposition": f'attachment; filename="response-{response.id}.fhir.json"'})
