@@ -70,31 +70,63 @@ def test_users_create_refuses_bad_input(runner, db):
     assert bad_role.exit_code == 2
 
 
-def test_demo_loads_once_and_prints_logins_and_a_link(runner, client, db):
-    result = runner.invoke(args=["demo", "--no-serve"])
-    assert result.exit_code == 0, result.output
-    for role in ("admin", "staff", "clinician", "council"):
-        assert f"{role}@engage.demo" in result.output
-    link = result.output.strip().splitlines()[-1].strip()
-    assert client.get(link.removeprefix("http://engage.test")).status_code == 200
-    patients = db.session.scalar(select(func.count()).select_from(Patient)
-                                 .where(Patient.ref.like("DEMO-0%")))
-    assert patients == 30
-    responses = db.session.scalar(select(func.count()).select_from(Response))
-    instruments = set(db.session.scalars(select(Response.instrument_id).distinct()))
-    assert instruments == {"phq-9", "gad-7", "fft", "care-experience"}
-    oldest = db.session.scalar(select(func.min(Response.submitted_at)))
-    newest = db.session.scalar(select(func.max(Response.submitted_at)))
-    assert (newest - oldest).days >= 150
-    from engage.alerts.models import Alert
+def _engage(args: list[str], tmp_path, **extra: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENGAGE_")}
+    env.update({"ENGAGE_INSTANCE_PATH": str(tmp_path), **extra})
+    exe = os.path.join(os.path.dirname(sys.executable), "engage")
+    return subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=300)
 
-    alerts = db.session.scalars(select(Alert)).all()
-    assert alerts, "the demo shows what a safety alert looks like"
-    newest = max(alerts, key=lambda a: a.created_at)
-    assert [a for a in alerts if a.acknowledged_at is None] == [newest]
-    again = runner.invoke(args=["demo", "--no-serve"])
-    assert "already loaded" in again.output
-    assert db.session.scalar(select(func.count()).select_from(Response)) == responses + 0
+
+def test_demo_loads_once_and_prints_logins_and_a_link(tmp_path):
+    """``engage demo --no-serve`` on a fresh machine: no settings, a new SQLite file."""
+    from sqlalchemy import create_engine
+
+    from config import DevelopmentConfig
+    from engage import create_app
+
+    result = _engage(["demo", "--no-serve", "--port", "5099"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    for role in ("admin", "staff", "clinician", "council"):
+        assert f"{role}@engage.demo" in result.stdout
+    link = result.stdout.strip().splitlines()[-1].strip()
+    assert link.startswith("http://127.0.0.1:5099/s/")
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'engage.db'}")
+    with engine.connect() as conn:
+        def one(sql: str):  # type: ignore[no-untyped-def]
+            return conn.exec_driver_sql(sql).scalar()
+
+        assert one("SELECT count(*) FROM patient WHERE ref LIKE 'DEMO-0%'") == 30
+        assert {r[0] for r in conn.exec_driver_sql(
+            "SELECT DISTINCT instrument_id FROM response")} == {
+            "phq-9", "gad-7", "fft", "care-experience"}
+        assert one("SELECT count(*) FROM answer WHERE value_text IS NOT NULL") > 50
+        span = one("SELECT julianday(max(submitted_at)) - julianday(min(submitted_at)) "
+                   "FROM response")
+        assert span >= 150
+        assert one("SELECT count(*) FROM alert") == 3
+        assert one("SELECT count(*) FROM alert WHERE acknowledged_at IS NULL") == 1
+        responses = one("SELECT count(*) FROM response")
+    engine.dispose()
+
+    class Demo(DevelopmentConfig):
+        SQLALCHEMY_DATABASE_URI = f"sqlite:///{tmp_path / 'engage.db'}"
+
+    app = create_app(Demo)
+    path = link.removeprefix("http://127.0.0.1:5099")
+    assert app.test_client().get(path).status_code == 200
+    with app.app_context():
+        from engage.extensions import db
+
+        db.engine.dispose()
+
+    again = _engage(["demo", "--no-serve"], tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "already loaded" in again.stdout
+    engine = create_engine(f"sqlite:///{tmp_path / 'engage.db'}")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM response").scalar() == responses
+    engine.dispose()
 
 
 def test_the_console_script_is_installed_and_runs(tmp_path):

@@ -322,3 +322,12 @@ def test_reinviting_the_same_questionnaire_keeps_saved_answers(client, make_invi
     assert again.id == invitation.id
     assert client.get(f"/s/{token}").status_code == 404  # the old link no longer works
     assert "Welcome back" in text_of(client.get(f"/s/{new_token}"))
+
+
+def test_review_change_links_jump_to_the_right_field(client, make_invitation):
+    _, token = make_invitation("fft")
+    post(client, f"/s/{token}", {"respondent": "self"})
+    post(client, f"/s/{token}/q/1", {"action": "next", "fft-1": "1", "fft-2": "Kind staff"})
+    html = client.get(f"/s/{token}/review").get_data(as_text=True)
+    assert f'/s/{token}/q/1#fft-1-0"' in html   # a choice: its first radio
+    assert f'/s/{token}/q/1#fft-2"' in html     # a text: the textarea itself

@@ -78,7 +78,11 @@ def configure_engine_events(engine: Any) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        # IMMEDIATE: take the write lock when the transaction starts. Nearly every
+        # transaction writes (answers, audit rows), and in WAL mode a deferred one
+        # that read first and then writes after another connection committed fails
+        # at once with "database is locked": the busy timeout does not cover that.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def after_commit(func: Any, *args: Any) -> None:

@@ -123,6 +123,11 @@ def pages() -> list[list[surveys.Item]]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
+def anchor(item: surveys.Item) -> str:
+    """The id of the element an error link jumps to: the textarea, or the first radio."""
+    return item.link_id if item.type == "text" else f"{item.link_id}-0"
+
+
 def first_unfinished_page(response: Response) -> int | None:
     """The first page with a required question unanswered (1-based), or None."""
     answered = {a.link_id for a in response.answers if a.value not in (None, "")}
@@ -196,7 +201,7 @@ def page(number: int) -> str | WerkzeugResponse:
     return render_template(
         "survey/page.html", items=items, number=number, page_count=len(all_pages),
         values=values, errors=errors, numbers=numbers,
-        question_count=len(g.instrument.items),
+        question_count=len(g.instrument.items), anchors={i.link_id: anchor(i) for i in items},
     )
 
 
@@ -244,7 +249,7 @@ def review() -> str | WerkzeugResponse:
                if item.required and response.answer_map().get(item.link_id) in (None, "")]
     return render_template(
         "survey/review.html", response=response, answers=response.answer_map(),
-        page_of=page_of, missing=missing, tried=request.method == "POST",
+        page_of=page_of, missing=missing, tried=request.method == "POST", anchor=anchor,
         relationships=relationship_labels(),
     )
 
