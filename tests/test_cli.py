@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from engage.accounts.models import User
 from engage.patients.models import Patient
-from engage.survey.models import Invitation, Response
+from engage.survey.models import Invitation
 
 
 def test_invite_prints_the_survey_url_last(runner, client, db):
