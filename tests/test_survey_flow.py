@@ -206,6 +206,8 @@ def test_completed_link_is_410(client, make_invitation):
     assert r.status_code == 410
     assert "already sent your answers" in text_of(r)
     assert client.get(f"/s/{token}/q/1").status_code == 410
+    assert client.get(f"/s/{token}/review").status_code == 410
+    assert client.get(f"/s/{token}/done").status_code == 200
 
 
 def test_post_without_the_link_form_token_is_refused(client, make_invitation, db):

@@ -97,10 +97,11 @@ def check_state() -> WerkzeugResponse | tuple[str, int] | None:
             abort(400)
         return None
     if state == "completed":
-        if request.endpoint in ("survey.done", "survey.review"):
-            # The thank-you page, or a second press of "Send": both end on thanks.
-            return redirect(url_for("survey.done"), code=303) if request.method == "POST" \
-                else None
+        if request.endpoint == "survey.done":
+            return None
+        if request.endpoint == "survey.review" and request.method == "POST":
+            # A second press of "Send" (double tap, back button): it ends on thanks.
+            return redirect(url_for("survey.done"), code=303)
         return render_template("survey/closed.html", state=state), 410
     if state == "not-open-yet":
         return render_template("survey/closed.html", state=state), 403
