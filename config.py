@@ -60,6 +60,24 @@ class Config:
     #: Questions shown on one page of a patient survey.
     SURVEY_PAGE_SIZE = env_int("SURVEY_PAGE_SIZE", 3)
 
+    #: ``smtp``, ``console`` (print) or ``null`` (drop).
+    EMAIL_BACKEND = env("EMAIL_BACKEND", "smtp")
+    #: ``http`` (a JSON gateway), ``console`` or ``null``.
+    SMS_BACKEND = env("SMS_BACKEND", "console")
+    SMS_GATEWAY_URL = env("SMS_GATEWAY_URL")
+    SMS_GATEWAY_TOKEN = env("SMS_GATEWAY_TOKEN")
+    SMS_SENDER = env("SMS_SENDER", "Engage")
+    #: No message to patients in this daily period, in each patient's own time zone.
+    QUIET_HOURS = env("QUIET_HOURS", "21:00-08:00")
+    #: Tries before a message is marked failed (exponential backoff between them).
+    DELIVERY_MAX_ATTEMPTS = env_int("DELIVERY_MAX_ATTEMPTS", 5)
+    #: Seconds before the first retry; doubled each time.
+    DELIVERY_RETRY_SECONDS = env_int("DELIVERY_RETRY_SECONDS", 300)
+    #: Seconds a dispatcher holds a claimed message before another may take it over.
+    DELIVERY_LEASE_SECONDS = env_int("DELIVERY_LEASE_SECONDS", 300)
+    #: Messages claimed at a time by one dispatcher.
+    DELIVERY_BATCH = env_int("DELIVERY_BATCH", 200)
+
     LANGUAGES = ("en", "es", "ar")
     BABEL_DEFAULT_LOCALE = "en"
     BABEL_DEFAULT_TIMEZONE = env("TIMEZONE", "UTC")

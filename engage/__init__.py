@@ -42,6 +42,7 @@ def create_app(config: type[config_module.Config] | None = None) -> Flask:
     from engage.core.permissions import enforce_permissions
     from engage.extensions import csrf, db, login_manager, migrate
 
+    _import_models()
     db.init_app(app)
     with app.app_context():
         configure_engine_events(db.engine)
@@ -63,6 +64,18 @@ def create_app(config: type[config_module.Config] | None = None) -> Flask:
     return app
 
 
+def _import_models() -> None:
+    """Every domain's models, so the metadata (and Alembic) knows every table."""
+    import engage.accounts.models
+    import engage.alerts.models
+    import engage.audit.models
+    import engage.delivery.models
+    import engage.org.models
+    import engage.patients.models
+    import engage.scheduling.models
+    import engage.survey.models  # noqa: F401
+
+
 def _instance_secret(app: Flask) -> str:
     """A development secret kept in instance/, so sessions survive a restart."""
     path = Path(app.instance_path) / "secret_key"
@@ -75,12 +88,14 @@ def _instance_secret(app: Flask) -> str:
 def _register_blueprints(app: Flask) -> None:
     from engage.accounts.views import bp as accounts_bp
     from engage.alerts.views import bp as alerts_bp
+    from engage.delivery.views import bp as delivery_bp
     from engage.org.views import bp as org_bp
     from engage.patients.views import bp as patients_bp
     from engage.responses.views import bp as responses_bp
     from engage.survey.views import bp as survey_bp
 
-    for bp in (accounts_bp, org_bp, survey_bp, responses_bp, patients_bp, alerts_bp):
+    for bp in (accounts_bp, org_bp, survey_bp, responses_bp, patients_bp, alerts_bp,
+               delivery_bp):
         app.register_blueprint(bp)
 
 

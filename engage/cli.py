@@ -49,8 +49,11 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(invite)
     app.cli.add_command(scheduler)
     from engage.demo.cli import demo
+    from engage.scheduling.cli import dispatch_command, enroll
 
     app.cli.add_command(demo)
+    app.cli.add_command(enroll)
+    app.cli.add_command(dispatch_command)
 
 
 def fail(message: str) -> NoReturn:

@@ -27,7 +27,34 @@ def _renotify_alerts() -> object:
     return renotify_unacknowledged()
 
 
+def _expire() -> object:
+    from engage.core.db import utcnow
+    from engage.delivery.services import expire_closed
+
+    return expire_closed(utcnow())
+
+
+def _plan() -> object:
+    from engage.core.db import utcnow
+    from engage.delivery.services import plan_messages
+
+    return plan_messages(utcnow())
+
+
+def _send() -> object:
+    from engage.core.db import utcnow
+    from engage.delivery.services import send_due
+
+    return send_due(utcnow())
+
+
 JOBS: tuple[Job, ...] = (
+    Job("invitations.expire", _expire, 300,
+        "Mark invitations whose answer window closed unanswered as expired."),
+    Job("messages.plan", _plan, 60,
+        "Queue first messages and reminders that are due (one per patient)."),
+    Job("messages.send", _send, 60,
+        "Claim due messages and send them by email or SMS, retrying failures."),
     Job("alerts.renotify", _renotify_alerts, 300,
         "Email clinicians again about safety alerts nobody has acknowledged."),
 )

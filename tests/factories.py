@@ -66,3 +66,38 @@ def make_invitation(
         return invitation, token
 
     return make
+
+
+@pytest.fixture
+def make_protocol(db: Any, make_service: Callable[..., Any]) -> Callable[..., Any]:
+    """``make_protocol()``: depression-followup as the demo ships it (or your timepoints)."""
+    from engage.scheduling.services import TimepointSpec, save_protocol
+
+    def make(slug: str | None = None, timepoints: list[Any] | None = None,
+             service: Any = None) -> Any:
+        specs = timepoints or [
+            TimepointSpec(label, offset, ["phq-9", "gad-7"], "0", "+7d", ["+3d", "+6d"])
+            for label, offset in (("Baseline", "0"), ("2 weeks", "+2w"), ("4 weeks", "+4w"),
+                                  ("8 weeks", "+8w"), ("12 weeks", "+12w"))
+        ]
+        protocol = save_protocol(slug or f"protocol-{next(_seq)}", "Depression follow-up",
+                                 service or make_service(), specs)
+        _db.session.commit()
+        return protocol
+
+    return make
+
+
+@pytest.fixture
+def enrol_patient(db: Any) -> Callable[..., Any]:
+    """``enrol_patient(protocol, anchor, **fields)``: enrolled and committed."""
+    from engage.scheduling.services import enrol, parse_enrolment
+
+    def make(protocol: Any, anchor: str, **fields: Any) -> Any:
+        data = {"patient_ref": f"MRN{next(_seq):06d}", "protocol": protocol.slug,
+                "anchor": anchor, "tz": "Europe/London", "email": "pat@example.org", **fields}
+        enrolment = enrol(parse_enrolment(data, ("en", "es", "ar")), source="cli")
+        _db.session.commit()
+        return enrolment
+
+    return make

@@ -23,6 +23,14 @@ class Patient(db.Model):  # type: ignore[name-defined,misc]
     phone: Mapped[str | None] = mapped_column(String(32))
     #: IANA time zone, for quiet hours and dates shown to the patient.
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/London")
+    #: ``email`` or ``sms``: how the patient prefers to be reached.
+    channel: Mapped[str] = mapped_column(String(8), default="email")
+    #: Own quiet hours like ``22:00-07:00``; None uses the site default.
+    quiet_hours: Mapped[str | None] = mapped_column(String(11))
+    #: Set when the patient (or staff for them) stopped all messages.
+    opted_out_at: Mapped[datetime | None]
+    #: How: ``link`` (unsubscribe link), ``email-header`` (one-click), ``staff``.
+    opt_out_source: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     def __repr__(self) -> str:

@@ -24,14 +24,14 @@ class Invitation(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "invitation"
     __table_args__ = (
         Index("ix_invitation_patient_status", "patient_id", "status"),
+        # The dispatcher looks for invitations whose window is open and that need a message.
+        Index("ix_invitation_status_opens", "status", "opens_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id", ondelete="CASCADE"))
     service_id: Mapped[int] = mapped_column(ForeignKey("service.id"))
     instrument_id: Mapped[str] = mapped_column(String(64))
-    #: The link's token is never stored; only its SHA-256.
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     #: Language the questionnaire is shown in; the patient may change it on the page.
     language: Mapped[str] = mapped_column(String(8), default="en")
     status: Mapped[str] = mapped_column(String(16), default="sent")
@@ -40,10 +40,42 @@ class Invitation(db.Model):  # type: ignore[name-defined,misc]
     closes_at: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[datetime | None]
+    #: The enrolment and timepoint that planned it; None for a one-off invitation.
+    enrolment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("enrolment.id", ondelete="CASCADE"), index=True)
+    timepoint_id: Mapped[int | None] = mapped_column(ForeignKey("timepoint.id",
+                                                                ondelete="SET NULL"))
+    #: When it is due (the window may open before or after), for ordering and rates.
+    due_at: Mapped[datetime | None]
+    #: ``patient`` (their preference), ``email`` or ``sms``.
+    channel: Mapped[str] = mapped_column(String(8), default="patient")
+    #: How many messages (first + reminders) have been planned for it so far.
+    messages_planned: Mapped[int] = mapped_column(default=0)
+    last_sent_at: Mapped[datetime | None]
+    #: The last delivery failure, shown to staff.
+    last_error: Mapped[str | None] = mapped_column(Text)
 
     patient: Mapped[Patient] = relationship(lazy="joined")
     service: Mapped[Service] = relationship(lazy="joined")
     response: Mapped[Response | None] = relationship(back_populates="invitation")
+
+
+class InvitationToken(db.Model):  # type: ignore[name-defined,misc]
+    """One link to an invitation. Every message carries a fresh one; all stay valid.
+
+    The token itself is never stored, only its SHA-256, so each message must
+    mint its own link: the one in an earlier email cannot be rebuilt.
+    """
+
+    __tablename__ = "invitation_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invitation_id: Mapped[int] = mapped_column(ForeignKey("invitation.id", ondelete="CASCADE"),
+                                               index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    invitation: Mapped[Invitation] = relationship()
 
 
 class Response(db.Model):  # type: ignore[name-defined,misc]

@@ -18,7 +18,13 @@ from engage.core.security import hash_token, new_token
 from engage.extensions import db
 from engage.org.models import Service
 from engage.patients.models import Patient
-from engage.survey.models import OPEN_STATUSES, Answer, Invitation, Response
+from engage.survey.models import (
+    OPEN_STATUSES,
+    Answer,
+    Invitation,
+    InvitationToken,
+    Response,
+)
 
 
 def survey_url(base_url: str, token: str) -> str:
@@ -30,15 +36,14 @@ def create_invitation(
     language: str | None = None, days: int = 14, now: datetime | None = None,
     opens_at: datetime | None = None, status: str = "sent",
 ) -> tuple[Invitation, str]:
-    """A new invitation and its link token (returned once, never stored).
+    """An invitation and a new link token for it (returned once, never stored).
 
-    An open invitation for the same patient, service and instrument is reused
-    with a new token, keeping any answers already saved: asking a patient
-    twice for the same questionnaire must not split their answers.
+    An open invitation for the same patient, service and instrument is reused,
+    with its answers: asking a patient twice for the same questionnaire must
+    not split their answers. Its earlier links keep working.
     """
     surveys.get(instrument_id)  # raises UnknownInstrument early
     now = now or utcnow()
-    token = new_token()
     invitation = db.session.scalar(
         select(Invitation).where(
             Invitation.patient_id == patient.id,
@@ -52,24 +57,35 @@ def create_invitation(
         invitation = Invitation(
             patient=patient, service=service, instrument_id=instrument_id,
             opens_at=opens_at or now, closes_at=(opens_at or now) + timedelta(days=days),
-            status=status, created_at=now,
+            status=status, created_at=now, language=language or patient.language,
         )
         db.session.add(invitation)
         action = "create"
     else:
+        invitation.language = language or invitation.language
         action = "reissue"
-    invitation.token_hash = hash_token(token)
-    invitation.language = language or patient.language
     db.session.flush()
+    token = issue_token(invitation, now=now)
     record(action, "invitation", invitation.id, patient_id=patient.id,
            instrument=instrument_id)
     return invitation, token
 
 
+def issue_token(invitation: Invitation, now: datetime | None = None) -> str:
+    """A new link to ``invitation``; only its hash is kept."""
+    token = new_token()
+    db.session.add(InvitationToken(invitation_id=invitation.id, token_hash=hash_token(token),
+                                   created_at=now or utcnow()))
+    return token
+
+
 def find_invitation(token: str) -> Invitation | None:
     if not token or len(token) > 100:
         return None
-    return db.session.scalar(select(Invitation).where(Invitation.token_hash == hash_token(token)))
+    return db.session.scalar(
+        select(Invitation).join(InvitationToken)
+        .where(InvitationToken.token_hash == hash_token(token))
+    )
 
 
 def link_state(invitation: Invitation, now: datetime | None = None) -> str:

@@ -27,7 +27,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 import surveys
 from engage.core.i18n import supported
 from engage.core.permissions import public
-from engage.core.security import check_link_form_token, link_form_token
+from engage.core.security import check_link_form_token, hash_token, link_form_token
 from engage.extensions import csrf
 from engage.survey.models import Invitation, Response
 from engage.survey.services import (
@@ -92,7 +92,7 @@ def check_state() -> WerkzeugResponse | tuple[str, int] | None:
     g.instrument = surveys.get(invitation.instrument_id)
     if state == "open":
         if request.method == "POST" and not check_link_form_token(
-            invitation.token_hash, request.form.get("form_token")
+            hash_token(g.token), request.form.get("form_token")
         ):
             abort(400)
         return None
@@ -113,7 +113,7 @@ def survey_context() -> dict[str, Any]:
     return {
         "invitation": g.get("invitation"),
         "instrument": g.get("instrument"),
-        "form_token": link_form_token(g.invitation.token_hash) if "invitation" in g else "",
+        "form_token": link_form_token(hash_token(g.token)) if "invitation" in g else "",
         "lang": g.get("locale") or "en",
     }
 

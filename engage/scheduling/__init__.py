@@ -1,0 +1,1 @@
+"""Follow-up: protocols of timepoints, enrolments, and the invitations they plan."""

@@ -1,0 +1,145 @@
+"""``engage enroll`` and ``engage dispatch``."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from datetime import datetime
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from engage.extensions import db
+
+CSV_COLUMNS = ("patient_ref", "protocol", "anchor", "tz", "email", "phone", "language")
+
+
+def _fail(message: str) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(2)
+
+
+def read_enrolment_csv(text: str) -> tuple[list[dict[str, str]], list[str]]:
+    """The rows of an enrolment CSV as dicts, and problems with the file as a whole."""
+    reader = csv.DictReader(text.splitlines())
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in ("patient_ref", "protocol", "anchor") if c not in header]
+    problems = []
+    if missing:
+        problems.append("missing columns: " + ", ".join(missing)
+                        + " (expected " + ",".join(CSV_COLUMNS) + ")")
+    unknown = [h for h in header if h not in CSV_COLUMNS]
+    if unknown:
+        problems.append("unknown columns: " + ", ".join(unknown))
+    rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
+    if not rows and not problems:
+        problems.append("the file has no rows")
+    return rows, problems
+
+
+def check_rows(rows: list[dict[str, str]]) -> tuple[list, dict[int, dict[str, str]]]:
+    """Parse every row; (requests, {line number: {field: error}}). Line 2 is the first row."""
+    from engage.scheduling.services import SchedulingError, parse_enrolment
+
+    requests, errors = [], {}
+    seen: dict[tuple[str, str], int] = {}
+    for number, row in enumerate(rows, start=2):
+        try:
+            request = parse_enrolment(row, current_app.config["LANGUAGES"])
+        except SchedulingError as exc:
+            errors[number] = exc.errors
+            continue
+        key = (request.patient_ref, request.protocol.slug)
+        if key in seen:
+            errors[number] = {"patient_ref": f"same patient and protocol as line {seen[key]}"}
+            continue
+        seen[key] = number
+        requests.append(request)
+    return requests, errors
+
+
+@click.command("enroll")
+@click.argument("patient_ref", required=False)
+@click.argument("protocol_id", required=False)
+@click.option("--anchor", help="ISO date or date-time of the anchor event.")
+@click.option("--tz", default="Europe/London", show_default=True, help="IANA time zone.")
+@click.option("--email")
+@click.option("--phone", help="International format, e.g. +447700900123.")
+@click.option("--language", type=click.Choice(["en", "es", "ar"]))
+@click.option("--csv", "csv_path", type=click.Path(exists=True, dir_okay=False),
+              help="Enrol every row of a CSV file (all or nothing).")
+@with_appcontext
+def enroll(patient_ref: str | None, protocol_id: str | None, anchor: str | None, tz: str,
+           email: str | None, phone: str | None, language: str | None,
+           csv_path: str | None) -> None:
+    """Enrol PATIENT_REF on PROTOCOL_ID from --anchor, or every row of --csv."""
+    from engage.scheduling.services import SchedulingError, enrol, enrol_all, parse_enrolment
+
+    if csv_path:
+        if patient_ref or protocol_id:
+            _fail("give either PATIENT_REF PROTOCOL_ID or --csv, not both")
+        with open(csv_path, encoding="utf-8-sig") as fh:
+            rows, problems = read_enrolment_csv(fh.read())
+        if problems:
+            _fail("; ".join(problems))
+        requests, errors = check_rows(rows)
+        if errors:
+            for line, fields in sorted(errors.items()):
+                for name, message in fields.items():
+                    click.echo(f"line {line}: {name}: {message}", err=True)
+            _fail(f"{len(errors)} of {len(rows)} rows have errors; nothing was enrolled")
+        enrolments = enrol_all(requests, source="csv")
+        db.session.commit()
+        click.echo(f"Enrolled {len(enrolments)} patients.")
+        return
+    if not (patient_ref and protocol_id and anchor):
+        _fail("give PATIENT_REF PROTOCOL_ID --anchor ISO_DATETIME, or --csv FILE")
+    try:
+        request = parse_enrolment(
+            {"patient_ref": patient_ref, "protocol": protocol_id, "anchor": anchor, "tz": tz,
+             "email": email, "phone": phone, "language": language},
+            current_app.config["LANGUAGES"])
+    except SchedulingError as exc:
+        _fail(str(exc))
+    enrolment = enrol(request, source="cli")
+    db.session.commit()
+    planned = [i for i in _invitations(enrolment.id)]
+    click.echo(f"Enrolled {patient_ref} on {protocol_id} (enrolment {enrolment.id}); "
+               f"{len(planned)} questionnaires planned.")
+    for invitation in planned:
+        click.echo(f"  {invitation.due_at:%Y-%m-%d %H:%M} UTC  {invitation.instrument_id}  "
+                   f"{invitation.status}")
+
+
+def _invitations(enrolment_id: int) -> list:
+    from sqlalchemy import select
+
+    from engage.survey.models import Invitation
+
+    return list(db.session.scalars(
+        select(Invitation).where(Invitation.enrolment_id == enrolment_id,
+                                 Invitation.status != "cancelled")
+        .order_by(Invitation.due_at, Invitation.instrument_id)))
+
+
+@click.command("dispatch")
+@click.option("--now", "now_text", help="Run the pass as if it were this ISO date-time (UTC "
+              "unless it has an offset). For operators and tests.")
+@with_appcontext
+def dispatch_command(now_text: str | None) -> None:
+    """Run one dispatch pass: expire closed windows, plan and send what is due."""
+    from datetime import UTC
+
+    from engage.delivery.services import dispatch
+
+    now = None
+    if now_text:
+        try:
+            now = datetime.fromisoformat(now_text)
+        except ValueError:
+            _fail(f"{now_text!r} is not an ISO date-time")
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=UTC)
+    report = dispatch(now)
+    click.echo(str(report))
