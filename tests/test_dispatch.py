@@ -47,7 +47,7 @@ def test_due_questionnaires_go_out_in_one_message_listing_them(
     assert len(urls) == 2  # PHQ-9 and GAD-7 in one message
     opened = {find_invitation(u.rsplit("/", 1)[1]).instrument_id for u in urls}
     assert opened == {"phq-9", "gad-7"}
-    assert msg["List-Unsubscribe"].strip().startswith("<http://engage.test/unsubscribe/")
+    assert msg["List-Unsubscribe"].strip().startswith("<http://engage.test/u/")
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert msg.get_body(("html",)) is not None
     statuses = set(db.session.scalars(select(Invitation.status).where(
@@ -171,8 +171,8 @@ def test_opt_out_link_stops_everything_and_is_recorded(
 
 
 def test_a_forged_unsubscribe_link_is_refused(client, db):
-    assert client.get("/unsubscribe/not-a-real-token").status_code == 404
-    assert client.post("/unsubscribe/not-a-real-token").status_code == 404
+    assert client.get("/u/12.forged-tag").status_code == 404
+    assert client.post("/u/12.forged-tag").status_code == 404
 
 
 def test_withdrawal_cancels_what_has_not_been_sent(smtp, make_protocol, enrol_patient, db):

@@ -28,13 +28,13 @@ from babel.dates import format_date
 from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from engage.audit.services import record
 from engage.core import mail
 from engage.core.db import claim, utcnow
+from engage.core.security import read_signed_id, signed_id
 from engage.delivery.channels import (
     PermanentError,
     Sms,
@@ -346,17 +346,11 @@ def _failed(message: Message, invitations: list[Invitation], exc: Exception, now
 # --- rendering -------------------------------------------------------------------------
 
 def unsubscribe_token(patient_id: int) -> str:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="unsubscribe").dumps(
-        patient_id)
+    return signed_id("unsubscribe", patient_id)
 
 
 def patient_from_unsubscribe_token(token: str) -> int | None:
-    try:
-        value = URLSafeSerializer(current_app.config["SECRET_KEY"], salt="unsubscribe").loads(
-            token)
-    except BadSignature:
-        return None
-    return value if isinstance(value, int) else None
+    return read_signed_id("unsubscribe", token)
 
 
 def render(message: Message, invitations: list[Invitation]) -> Any:
@@ -369,12 +363,12 @@ def render(message: Message, invitations: list[Invitation]) -> Any:
     tz = zone(patient.timezone)
     items = []
     for invitation in invitations:
-        url = survey_url(base, issue_token(invitation))
+        url = survey_url(base, issue_token(invitation, short=message.channel == "sms"))
         instrument = surveys.get(invitation.instrument_id)
         closes = format_date(invitation.closes_at.astimezone(tz).date(), format="long",
                              locale=language)
         items.append({"title": instrument.title_in(language), "url": url, "closes": closes})
-    unsubscribe = f"{base}/unsubscribe/{unsubscribe_token(patient.id)}"
+    unsubscribe = f"{base}/u/{unsubscribe_token(patient.id)}"
     service = invitations[0].service.name
     context = {"items": items, "service": service, "unsubscribe": unsubscribe,
                "reminder": message.kind == "reminder", "language": language}
@@ -398,16 +392,22 @@ def render(message: Message, invitations: list[Invitation]) -> Any:
 
 def sms_body(items: list[dict[str, Any]], service: str, unsubscribe: str,
              reminder: bool) -> str:
-    """A short text with the links; fits one GSM-7 SMS for one link where the language allows."""
+    """A short text with the links: one GSM-7 SMS (160) for one link where the language allows.
+
+    The service's name is dropped when keeping it would need a second part.
+    """
+    from engage.delivery.channels import sms_segments
+
     links = " ".join(i["url"] for i in items)
-    if reminder:
-        text = _("%(service)s: a reminder to answer our questions: %(links)s",
-                 service=service, links=links)
-    else:
-        text = _("%(service)s: please answer a few questions: %(links)s",
-                 service=service, links=links)
     stop = _("Stop: %(url)s", url=unsubscribe)
-    return f"{text}\n{stop}"
+    if reminder:
+        texts = [_("%(service)s reminder: %(links)s", service=service, links=links),
+                 _("Reminder: %(links)s", links=links)]
+    else:
+        texts = [_("%(service)s asks how you are: %(links)s", service=service, links=links),
+                 _("How are you? %(links)s", links=links)]
+    bodies = [f"{text}\n{stop}" for text in texts]
+    return next((b for b in bodies if sms_segments(b) == 1), bodies[-1])
 
 
 # --- opt-out, cancellation -------------------------------------------------------------

@@ -15,7 +15,7 @@ from engage.patients.models import Patient
 bp = Blueprint("delivery", __name__)
 
 
-@bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
+@bp.route("/u/<token>", methods=["GET", "POST"])
 @public
 @csrf.exempt  # the signed token in the URL is the proof; mail clients post without a form
 def unsubscribe(token: str) -> str | WerkzeugResponse:

@@ -93,7 +93,43 @@ def load(seed: int = 7, now: datetime | None = None) -> None:
                         risky)
     g.pop("_after_commit", None)  # historical alerts: no emails
     _settle_old_alerts(now)
+    _protocols(mental, ortho, now, rng)
     db.session.commit()
+
+
+def _protocols(mental: Service, ortho: Service, now: datetime, rng: random.Random) -> None:
+    """The two protocols the demo ships, with a few patients on each."""
+    from engage.scheduling.services import (
+        EnrolmentRequest,
+        TimepointSpec,
+        enrol,
+        save_protocol,
+    )
+
+    depression = save_protocol(
+        "depression-followup", "Depression follow-up", mental,
+        [TimepointSpec(label, offset, ["phq-9", "gad-7"], "0", "+7d", ["+3d", "+6d"])
+         for label, offset in (("Start of treatment", "0"), ("2 weeks", "+2w"),
+                               ("4 weeks", "+4w"), ("8 weeks", "+8w"), ("12 weeks", "+12w"))],
+        anchor_label="start of treatment",
+        description="PHQ-9 and GAD-7 at the start of treatment and at 2, 4, 8 and 12 weeks.",
+    )
+    fft = save_protocol(
+        "outpatient-fft", "Outpatient Friends and Family Test", ortho,
+        [TimepointSpec("Day after the visit", "+1d", ["fft"], "0", "+3d", ["+2d"])],
+        anchor_label="clinic visit",
+        description="The Friends and Family Test the day after each outpatient visit.",
+    )
+    for number in range(1, 7):
+        patient, _ = get_or_create_patient(f"DEMO-{number:04d}")
+        anchor = now - timedelta(days=rng.choice((0, 3, 13, 20, 27)), hours=rng.randint(0, 6))
+        enrol(EnrolmentRequest(patient.ref, depression, anchor, patient.timezone), source="cli",
+              now=now)
+    for number in range(16, 22):
+        patient, _ = get_or_create_patient(f"DEMO-{number:04d}")
+        anchor = now - timedelta(days=rng.choice((0, 1, 2)), hours=rng.randint(0, 6))
+        enrol(EnrolmentRequest(patient.ref, fft, anchor, patient.timezone), source="cli",
+              now=now)
 
 
 def _settle_old_alerts(now: datetime) -> None:

@@ -71,9 +71,10 @@ def create_invitation(
     return invitation, token
 
 
-def issue_token(invitation: Invitation, now: datetime | None = None) -> str:
-    """A new link to ``invitation``; only its hash is kept."""
-    token = new_token()
+def issue_token(invitation: Invitation, now: datetime | None = None,
+                short: bool = False) -> str:
+    """A new link to ``invitation``; only its hash is kept. ``short``: 128 bits, for SMS."""
+    token = new_token(short)
     db.session.add(InvitationToken(invitation_id=invitation.id, token_hash=hash_token(token),
                                    created_at=now or utcnow()))
     return token
