@@ -215,13 +215,17 @@ def claim_batch(now: datetime, worker: str, batch: int, lease: timedelta) -> lis
         and_(Message.status == "pending", Message.next_attempt_at <= now),
         and_(Message.status == "sending", Message.lease_until < now),
     )
-    subquery = (
+    # MATERIALIZED: as a plain ``IN (subquery)`` PostgreSQL may run the locking
+    # subquery once per outer row (a nested-loop semi join), each run locking
+    # ``batch`` more rows, so one claim took nearly every due message.
+    claimable = (
         select(Message.id).where(due).order_by(Message.next_attempt_at, Message.id)
         .limit(batch).with_for_update(skip_locked=True)
+        .cte("claimable").prefix_with("MATERIALIZED", dialect="postgresql")
     )
     ids = list(db.session.scalars(
         update(Message)
-        .where(Message.id.in_(subquery.scalar_subquery()), due)
+        .where(Message.id.in_(select(claimable.c.id)), due)
         .values(status="sending", lease_until=now + lease, claimed_by=worker)
         .returning(Message.id)
         .execution_options(synchronize_session=False)
@@ -257,7 +261,9 @@ def _release(message_id: int, worker: str) -> None:
 
 def _send_one(message_id: int, worker: str, now: datetime, report: PassReport) -> None:
     message = db.session.scalar(
-        select(Message).options(selectinload(Message.invitations), selectinload(Message.patient))
+        select(Message).options(
+            selectinload(Message.invitations).selectinload(Invitation.enrolment),
+            selectinload(Message.patient))
         .where(Message.id == message_id, Message.status == "sending",
                Message.claimed_by == worker)
     )
@@ -308,11 +314,7 @@ def _send_one(message_id: int, worker: str, now: datetime, report: PassReport) -
 def _still_wanted(invitation: Invitation, now: datetime) -> bool:
     if invitation.status not in SENDABLE or invitation.closes_at <= now:
         return False
-    if invitation.enrolment_id is not None:
-        status = db.session.scalar(select(Enrolment.status)
-                                   .where(Enrolment.id == invitation.enrolment_id))
-        return status == "active"
-    return True
+    return invitation.enrolment is None or invitation.enrolment.status == "active"
 
 
 def _failed(message: Message, invitations: list[Invitation], exc: Exception, now: datetime,
@@ -428,9 +430,20 @@ def opt_out(patient: Patient, source: str, now: datetime | None = None) -> bool:
 
 
 def opt_in(patient: Patient) -> None:
-    """Staff undo of an opt-out, at the patient's request; recorded."""
+    """Staff undo of an opt-out, at the patient's request; recorded.
+
+    Questionnaires not yet sent whose first message the opt-out stopped are
+    planned again, so the next pass sends those whose window is still open.
+    """
     patient.opted_out_at = None
     patient.opt_out_source = None
+    live_message = exists().where(
+        message_invitation.c.invitation_id == Invitation.id,
+        message_invitation.c.message_id == Message.id, Message.status != "cancelled")
+    claim(update(Invitation)
+          .where(Invitation.patient_id == patient.id, Invitation.status == "scheduled",
+                 Invitation.messages_planned > 0, ~live_message)
+          .values(messages_planned=0))
     db.session.flush()
     record("opt-in", "patient", patient.id, patient_id=patient.id)
 

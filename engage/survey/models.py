@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -12,6 +12,9 @@ from engage.core.db import utcnow
 from engage.extensions import db
 from engage.org.models import Service
 from engage.patients.models import Patient
+
+if TYPE_CHECKING:
+    from engage.scheduling.models import Enrolment
 
 INVITATION_STATUSES = (
     "scheduled", "sent", "reminded", "completed", "expired", "cancelled", "failed",
@@ -58,6 +61,7 @@ class Invitation(db.Model):  # type: ignore[name-defined,misc]
     patient: Mapped[Patient] = relationship(lazy="joined")
     service: Mapped[Service] = relationship(lazy="joined")
     response: Mapped[Response | None] = relationship(back_populates="invitation")
+    enrolment: Mapped[Enrolment | None] = relationship()
 
 
 class InvitationToken(db.Model):  # type: ignore[name-defined,misc]
