@@ -68,6 +68,7 @@ def _import_models() -> None:
     """Every domain's models, so the metadata (and Alembic) knows every table."""
     import engage.accounts.models
     import engage.alerts.models
+    import engage.api.models
     import engage.audit.models
     import engage.delivery.models
     import engage.org.models
@@ -88,15 +89,18 @@ def _instance_secret(app: Flask) -> str:
 def _register_blueprints(app: Flask) -> None:
     from engage.accounts.views import bp as accounts_bp
     from engage.alerts.views import bp as alerts_bp
+    from engage.api.views import bp as api_bp
     from engage.delivery.views import bp as delivery_bp
     from engage.org.views import bp as org_bp
     from engage.patients.views import bp as patients_bp
     from engage.responses.views import bp as responses_bp
+    from engage.scheduling.views import bp as scheduling_bp
     from engage.survey.views import bp as survey_bp
 
     for bp in (accounts_bp, org_bp, survey_bp, responses_bp, patients_bp, alerts_bp,
-               delivery_bp):
+               delivery_bp, api_bp):
         app.register_blueprint(bp)
+    app.register_blueprint(scheduling_bp)
 
 
 def _register_request_transaction(app: Flask) -> None:

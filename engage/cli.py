@@ -48,12 +48,14 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(services)
     app.cli.add_command(invite)
     app.cli.add_command(scheduler)
+    from engage.api.cli import apikeys
     from engage.demo.cli import demo
     from engage.scheduling.cli import dispatch_command, enroll
 
     app.cli.add_command(demo)
     app.cli.add_command(enroll)
     app.cli.add_command(dispatch_command)
+    app.cli.add_command(apikeys)
 
 
 def fail(message: str) -> NoReturn:

@@ -117,7 +117,7 @@ def test_roles_grant_only_what_the_table_says(make_user):
     assert has_permission(staff, "responses.view")
     assert not has_permission(staff, "alerts.acknowledge")
     assert has_permission(admin, "anything.at.all")
-    assert set(ROLE_PERMISSIONS) == {"admin", "staff", "clinician", "council"}
+    assert set(ROLE_PERMISSIONS) == {"admin", "staff", "clinician", "council", "integrator"}
 
 
 def test_pages_carry_security_headers(client):

@@ -13,7 +13,7 @@ from engage.accounts.forms import LoginForm
 from engage.accounts.models import User
 from engage.accounts.services import authenticate
 from engage.audit.services import record
-from engage.core.permissions import LOGGED_IN, public, require
+from engage.core.permissions import LOGGED_IN, is_api_request, public, require
 from engage.extensions import db, login_manager
 
 bp = Blueprint("accounts", __name__)
@@ -24,6 +24,8 @@ login_manager.session_protection = "strong"
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
+    if is_api_request():
+        return None  # a staff session never authenticates an API call; only a key does
     return db.session.get(User, int(user_id))
 
 

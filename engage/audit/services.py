@@ -15,7 +15,8 @@ from engage.extensions import db
 def _who(actor: str | None) -> tuple[int | None, str, str | None]:
     ip = request.remote_addr if has_request_context() else None
     if has_request_context() and current_user and current_user.is_authenticated:
-        return current_user.id, actor or "user", ip
+        # An API key is not a user: it names itself (``api:<prefix>``).
+        return current_user.id, actor or str(getattr(current_user, "audit_actor", "user")), ip
     return None, actor or ("web" if has_request_context() else "cli"), ip
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
+from typing import Any
+
+from flask import Flask, Response, jsonify, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.http import HTTP_STATUS_CODES
 
 #: i18n: titles of error pages
 TITLES = {
@@ -37,13 +40,27 @@ def register(app: Flask) -> None:
 
 
 def render_error(code: int, detail: str | None, message: str | None = None):  # type: ignore[no-untyped-def]
-    title = str(TITLES.get(code, TITLES[500]))
     if request.path.startswith("/api/"):
-        body = {"type": "about:blank", "title": title, "status": code}
-        if detail:
-            body["detail"] = str(detail)
-        response = jsonify(body)
-        response.status_code = code
-        response.mimetype = "application/problem+json"
-        return response
+        # Machines read these: the status phrase, as RFC 9457 asks, not a translated page title.
+        return problem(code, detail)
+    title = str(TITLES.get(code, TITLES[500]))
     return render_template("error.html", code=code, title=title, message=message), code
+
+
+def problem(status: int, detail: str | None = None, *, title: str | None = None,
+            **extra: Any) -> Response:
+    """An RFC 9457 problem details response (``application/problem+json``).
+
+    ``title`` defaults to the HTTP status phrase, as RFC 9457 asks for the
+    ``about:blank`` type; ``extra`` adds members such as ``errors``.
+    """
+    body: dict[str, Any] = {"type": "about:blank",
+                            "title": title or HTTP_STATUS_CODES.get(status, "Error"),
+                            "status": status}
+    if detail:
+        body["detail"] = str(detail)
+    body.update(extra)
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = "application/problem+json"
+    return response

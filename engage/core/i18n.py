@@ -8,7 +8,7 @@ from pathlib import Path
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, g, has_request_context, request
 from flask_babel import get_locale
 from flask_login import current_user
 
@@ -71,6 +71,8 @@ def select_locale() -> str:
     chosen = g.get("locale")
     if chosen:
         return str(chosen)
+    if not has_request_context():  # the CLI or a job: messages such as a service's errors
+        return str(current_app.config["BABEL_DEFAULT_LOCALE"])
     if current_user and current_user.is_authenticated and current_user.language:
         return str(current_user.language)
     best = request.accept_languages.best_match(current_app.config["LANGUAGES"])

@@ -17,17 +17,22 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 ROLES = ("admin", "staff", "clinician", "council")
 
-#: What each role may do. Admins may do everything.
+#: What each role may do. Admins may do everything, including ``protocols.manage``.
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset({"*"}),
     "staff": frozenset(
-        {"responses.view", "patients.view", "alerts.view", "invitations.create"}
+        {"responses.view", "patients.view", "alerts.view", "invitations.create",
+         "protocols.view", "enrolments.manage"}
     ),
     "clinician": frozenset(
         {"responses.view", "patients.view", "alerts.view", "alerts.acknowledge",
-         "invitations.create"}
+         "invitations.create", "protocols.view", "enrolments.manage"}
     ),
     "council": frozenset({"council.view"}),
+    # Not a staff role: what an API key acts as (engage/api), never a user's role.
+    "integrator": frozenset(
+        {"enrolments.create", "enrolments.view", "enrolments.withdraw", "protocols.view"}
+    ),
 }
 
 _ATTR = "_engage_permission"
@@ -69,6 +74,11 @@ def can_see_service(user: Any, service_id: int) -> bool:
     return any(s.id == service_id for s in user.services)
 
 
+def is_api_request() -> bool:
+    """Whether this request is for the JSON API, which authenticates by key only."""
+    return request.path.startswith("/api/")
+
+
 def enforce_permissions() -> Any:
     if request.endpoint is None or request.endpoint == "static":
         return None
@@ -80,5 +90,7 @@ def enforce_permissions() -> Any:
     if has_permission(current_user, permission):
         return None
     if not current_user.is_authenticated:
+        if is_api_request():
+            abort(401)  # an API client has no login page to go to
         return redirect(url_for("accounts.login", next=request.full_path))
     abort(403)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import sys
 from datetime import datetime
 
@@ -12,51 +11,17 @@ from flask.cli import with_appcontext
 
 from engage.extensions import db
 
-CSV_COLUMNS = ("patient_ref", "protocol", "anchor", "tz", "email", "phone", "language")
+# The CSV helpers live with the other enrolment rules; imported here for older callers.
+from engage.scheduling.services import (  # noqa: F401
+    CSV_COLUMNS,
+    check_rows,
+    read_enrolment_csv,
+)
 
 
 def _fail(message: str) -> None:
     click.echo(f"Error: {message}", err=True)
     sys.exit(2)
-
-
-def read_enrolment_csv(text: str) -> tuple[list[dict[str, str]], list[str]]:
-    """The rows of an enrolment CSV as dicts, and problems with the file as a whole."""
-    reader = csv.DictReader(text.splitlines())
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    missing = [c for c in ("patient_ref", "protocol", "anchor") if c not in header]
-    problems = []
-    if missing:
-        problems.append("missing columns: " + ", ".join(missing)
-                        + " (expected " + ",".join(CSV_COLUMNS) + ")")
-    unknown = [h for h in header if h not in CSV_COLUMNS]
-    if unknown:
-        problems.append("unknown columns: " + ", ".join(unknown))
-    rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
-    if not rows and not problems:
-        problems.append("the file has no rows")
-    return rows, problems
-
-
-def check_rows(rows: list[dict[str, str]]) -> tuple[list, dict[int, dict[str, str]]]:
-    """Parse every row; (requests, {line number: {field: error}}). Line 2 is the first row."""
-    from engage.scheduling.services import SchedulingError, parse_enrolment
-
-    requests, errors = [], {}
-    seen: dict[tuple[str, str], int] = {}
-    for number, row in enumerate(rows, start=2):
-        try:
-            request = parse_enrolment(row, current_app.config["LANGUAGES"])
-        except SchedulingError as exc:
-            errors[number] = exc.errors
-            continue
-        key = (request.patient_ref, request.protocol.slug)
-        if key in seen:
-            errors[number] = {"patient_ref": f"same patient and protocol as line {seen[key]}"}
-            continue
-        seen[key] = number
-        requests.append(request)
-    return requests, errors
 
 
 @click.command("enroll")
@@ -74,22 +39,28 @@ def enroll(patient_ref: str | None, protocol_id: str | None, anchor: str | None,
            email: str | None, phone: str | None, language: str | None,
            csv_path: str | None) -> None:
     """Enrol PATIENT_REF on PROTOCOL_ID from --anchor, or every row of --csv."""
-    from engage.scheduling.services import SchedulingError, enrol, enrol_all, parse_enrolment
+    from engage.scheduling.services import (
+        SchedulingError,
+        check_enrolment_csv,
+        enrol,
+        enrol_all,
+        parse_enrolment,
+    )
 
     if csv_path:
         if patient_ref or protocol_id:
             _fail("give either PATIENT_REF PROTOCOL_ID or --csv, not both")
-        with open(csv_path, encoding="utf-8-sig") as fh:
-            rows, problems = read_enrolment_csv(fh.read())
-        if problems:
-            _fail("; ".join(problems))
-        requests, errors = check_rows(rows)
-        if errors:
-            for line, fields in sorted(errors.items()):
+        with open(csv_path, "rb") as fh:
+            checked = check_enrolment_csv(fh.read(), max_rows=None)
+        if checked.problems:
+            _fail("; ".join(checked.problems))
+        if checked.errors:
+            for line, fields in sorted(checked.errors.items()):
                 for name, message in fields.items():
                     click.echo(f"line {line}: {name}: {message}", err=True)
-            _fail(f"{len(errors)} of {len(rows)} rows have errors; nothing was enrolled")
-        enrolments = enrol_all(requests, source="csv")
+            _fail(f"{len(checked.errors)} of {len(checked.rows)} rows have errors; "
+                  "nothing was enrolled")
+        enrolments = enrol_all(checked.requests, source="csv")
         db.session.commit()
         click.echo(f"Enrolled {len(enrolments)} patients.")
         return

@@ -1,0 +1,1 @@
+"""The JSON API for EHR integrators: API keys, bearer authentication, enrolment endpoints."""

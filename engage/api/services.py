@@ -1,0 +1,127 @@
+"""API keys (create, find, revoke) and the principal a valid key authenticates as.
+
+A key is ``eng_`` followed by 40 URL-safe random characters (240 bits). Only its
+SHA-256 is stored, so a key that is lost cannot be shown again: create a new one.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from engage.api.models import ApiKey
+from engage.audit.services import record
+from engage.core.db import utcnow
+from engage.core.security import hash_token
+from engage.extensions import db
+from engage.org.models import Service
+
+#: Every key starts with this, so a leaked one is easy to recognise (and to scan for).
+KEY_START = "eng_"
+#: Random bytes after ``eng_``: 30 bytes are 40 URL-safe characters.
+KEY_BYTES = 30
+PREFIX_LENGTH = 8
+#: ``last_used_at`` is written at most this often, so busy integrations don't write per call.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+#: The role an API key acts with (see ``engage.core.permissions.ROLE_PERMISSIONS``).
+API_ROLE = "integrator"
+
+
+class ApiKeyError(ValueError):
+    """A key cannot be created or revoked as asked; the message says why."""
+
+
+def create_api_key(name: str, *, created_by: Any = None) -> tuple[ApiKey, str]:
+    """Create a key called ``name``; return it and the key text, which is shown only once.
+
+    ``created_by`` is the admin creating it (None on the command line). Flushes.
+    """
+    name = name.strip()
+    if not name:
+        raise ApiKeyError("a name is required, e.g. the system that will use the key")
+    if len(name) > 100:
+        raise ApiKeyError("the name must be at most 100 characters")
+    while True:  # the prefix names the key in lists and to revoke it: keep it unique
+        key = KEY_START + secrets.token_urlsafe(KEY_BYTES)
+        if find_api_key(key[:PREFIX_LENGTH]) is None:
+            break
+    api_key = ApiKey(name=name, prefix=key[:PREFIX_LENGTH], key_hash=hash_token(key),
+                     created_by_id=created_by.id if created_by is not None else None)
+    db.session.add(api_key)
+    db.session.flush()
+    record("create", "api_key", api_key.id, name=name, prefix=api_key.prefix)
+    return api_key, key
+
+
+def find_api_key(prefix: str) -> ApiKey | None:
+    """The key whose first characters are ``prefix``, revoked or not."""
+    return db.session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+
+
+def list_api_keys() -> list[ApiKey]:
+    return list(db.session.scalars(select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)))
+
+
+def revoke_api_key(prefix: str, now: datetime | None = None) -> ApiKey:
+    """Revoke the key with ``prefix``; it stops working at once. Revoking twice is harmless."""
+    api_key = find_api_key(prefix.strip())
+    if api_key is None:
+        raise ApiKeyError(f"no API key starts with {prefix!r} (see `engage apikeys list`)")
+    if api_key.revoked_at is None:
+        api_key.revoked_at = now or utcnow()
+        db.session.flush()
+        record("revoke", "api_key", api_key.id, prefix=api_key.prefix)
+    return api_key
+
+
+def authenticate_key(key: str, now: datetime | None = None) -> ApiKey | None:
+    """The active key matching ``key``, its ``last_used_at`` brought up to date; else None."""
+    if not key.startswith(KEY_START) or len(key) > 200:
+        return None
+    api_key = db.session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_token(key)))
+    if api_key is None or api_key.revoked_at is not None:
+        return None
+    now = now or utcnow()
+    if api_key.last_used_at is None or now - api_key.last_used_at >= LAST_USED_RESOLUTION:
+        api_key.last_used_at = now
+    return api_key
+
+
+class ApiPrincipal:
+    """Who ``current_user`` is on an API request: the integration holding a key.
+
+    It looks enough like a :class:`~engage.accounts.models.User` for the one
+    permission check (``enforce_permissions`` and ``@require``) and for audit
+    events, which name it ``api:<prefix>``.
+    """
+
+    is_authenticated = True
+    is_active = True
+    active = True
+    is_anonymous = False
+    role = API_ROLE
+    id = None
+    language = None
+
+    def __init__(self, api_key: ApiKey) -> None:
+        self.api_key_id = api_key.id
+        self.prefix = api_key.prefix
+        self.name = api_key.name
+
+    @property
+    def audit_actor(self) -> str:
+        return f"api:{self.prefix}"
+
+    @property
+    def services(self) -> list[Service]:
+        """Keys are not tied to services: an integration may enrol on any protocol."""
+        return list(db.session.scalars(select(Service).order_by(Service.name)))
+
+    def get_id(self) -> None:
+        return None  # never stored in a session
+
+    def __repr__(self) -> str:
+        return f"<ApiPrincipal {self.prefix}>"
