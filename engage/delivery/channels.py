@@ -113,7 +113,9 @@ def email_backend() -> EmailBackend:
     if override is not None:
         return override  # type: ignore[no-any-return]
     name = current_app.config["EMAIL_BACKEND"]
-    return {"smtp": SmtpBackend, "console": ConsoleBackend, "null": NullBackend}[name]()
+    backends: dict[str, type[EmailBackend]] = {
+        "smtp": SmtpBackend, "console": ConsoleBackend, "null": NullBackend}
+    return backends[name]()
 
 
 def sms_backend() -> SmsBackend:

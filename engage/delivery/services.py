@@ -176,7 +176,7 @@ def _queue(rows: Any, kind: str, now: datetime) -> int:
     patients = {p.id: p for p in db.session.scalars(
         select(Patient).where(Patient.id.in_(list(by_patient))))}
     created = 0
-    links = []
+    links: list[dict[str, int]] = []
     for patient_id, invitation_rows in by_patient.items():
         patient = patients[patient_id]
         if patient.opted_out_at is not None:
@@ -451,7 +451,7 @@ def opt_in(patient: Patient) -> None:
 def cancel_pending_messages(invitation_ids: Any, reason: str,
                             patient_id: int | None = None) -> int:
     """Cancel pending messages for these invitations (a select of ids), or all of a patient's."""
-    condition = Message.id.in_(
+    condition: Any = Message.id.in_(
         select(message_invitation.c.message_id)
         .where(message_invitation.c.invitation_id.in_(invitation_ids)))
     if patient_id is not None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import datetime
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from engage.cli import fail
 from engage.extensions import db
 
 # The CSV helpers live with the other enrolment rules; imported here for older callers.
@@ -17,11 +17,6 @@ from engage.scheduling.services import (  # noqa: F401
     check_rows,
     read_enrolment_csv,
 )
-
-
-def _fail(message: str) -> None:
-    click.echo(f"Error: {message}", err=True)
-    sys.exit(2)
 
 
 @click.command("enroll")
@@ -49,30 +44,30 @@ def enroll(patient_ref: str | None, protocol_id: str | None, anchor: str | None,
 
     if csv_path:
         if patient_ref or protocol_id:
-            _fail("give either PATIENT_REF PROTOCOL_ID or --csv, not both")
+            fail("give either PATIENT_REF PROTOCOL_ID or --csv, not both")
         with open(csv_path, "rb") as fh:
             checked = check_enrolment_csv(fh.read(), max_rows=None)
         if checked.problems:
-            _fail("; ".join(checked.problems))
+            fail("; ".join(checked.problems))
         if checked.errors:
             for line, fields in sorted(checked.errors.items()):
                 for name, message in fields.items():
                     click.echo(f"line {line}: {name}: {message}", err=True)
-            _fail(f"{len(checked.errors)} of {len(checked.rows)} rows have errors; "
+            fail(f"{len(checked.errors)} of {len(checked.rows)} rows have errors; "
                   "nothing was enrolled")
         enrolments = enrol_all(checked.requests, source="csv")
         db.session.commit()
         click.echo(f"Enrolled {len(enrolments)} patients.")
         return
     if not (patient_ref and protocol_id and anchor):
-        _fail("give PATIENT_REF PROTOCOL_ID --anchor ISO_DATETIME, or --csv FILE")
+        fail("give PATIENT_REF PROTOCOL_ID --anchor ISO_DATETIME, or --csv FILE")
     try:
         request = parse_enrolment(
             {"patient_ref": patient_ref, "protocol": protocol_id, "anchor": anchor, "tz": tz,
              "email": email, "phone": phone, "language": language},
             current_app.config["LANGUAGES"])
     except SchedulingError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     enrolment = enrol(request, source="cli")
     db.session.commit()
     planned = [i for i in _invitations(enrolment.id)]
@@ -109,7 +104,7 @@ def dispatch_command(now_text: str | None) -> None:
         try:
             now = datetime.fromisoformat(now_text)
         except ValueError:
-            _fail(f"{now_text!r} is not an ISO date-time")
+            fail(f"{now_text!r} is not an ISO date-time")
         if now.tzinfo is None:
             now = now.replace(tzinfo=UTC)
     report = dispatch(now)

@@ -409,7 +409,8 @@ def plan_invitations(enrolment: Enrolment, now: datetime | None = None) -> int:
     existing = db.session.scalars(
         select(Invitation).where(Invitation.enrolment_id == enrolment.id)
     ).all()
-    by_key = {(i.timepoint_id, i.instrument_id): i for i in existing}
+    by_key: dict[tuple[int | None, str], Invitation] = {
+        (i.timepoint_id, i.instrument_id): i for i in existing}
     wanted: set[tuple[int | None, str]] = set()
     changed = 0
     for tp in protocol.timepoints:
@@ -417,7 +418,7 @@ def plan_invitations(enrolment: Enrolment, now: datetime | None = None) -> int:
         opens = Offset.parse(tp.window_opens).apply(due, tz)
         closes = Offset.parse(tp.window_closes).apply(due, tz)
         for instrument_id in tp.instruments:
-            key = (tp.id, instrument_id)
+            key: tuple[int | None, str] = (tp.id, instrument_id)
             wanted.add(key)
             invitation = by_key.get(key)
             if invitation is not None and invitation.status not in UNSENT:
