@@ -22,11 +22,12 @@ def build_message(
     msg["To"] = to
     msg["Subject"] = subject
     msg["Message-ID"] = make_msgid(domain="engage")
-    for name, value in (headers or {}).items():
-        msg[name] = value
     msg.set_content(text)
     if html:
         msg.add_alternative(html, subtype="html")
+    # After the body: set_content() drops any Content-* header set before it.
+    for name, value in (headers or {}).items():
+        msg[name] = value
     return msg
 
 

@@ -21,6 +21,7 @@ from engage.audit.services import record
 from engage.core.db import utcnow
 from engage.extensions import db
 from engage.org.models import Service
+from engage.org.services import SLUG
 from engage.patients.models import Patient
 from engage.patients.services import get_or_create_patient
 from engage.scheduling.models import CHANNELS, Enrolment, Protocol, Timepoint
@@ -107,7 +108,7 @@ def save_protocol(
     new timepoints; sent ones keep their history. Raises :class:`SchedulingError`.
     """
     errors: dict[str, str] = {}
-    if not slug or not slug.replace("-", "").isalnum() or slug != slug.lower():
+    if not SLUG.match(slug or ""):
         errors["slug"] = _("use lower-case letters, digits and hyphens")
     elif db.session.scalar(select(Protocol.id).where(Protocol.slug == slug,
                                                      Protocol.id != (protocol.id if protocol
