@@ -107,10 +107,11 @@ def _register_request_transaction(app: Flask) -> None:
     """One transaction per request: views and services only flush; this commits.
 
     A response of 400 or more rolls back, so a failed form never half-writes.
-    Work registered with :func:`engage.core.db.after_commit` runs once the commit
-    has succeeded (e.g. sending an alert email).
+    Work registered with :func:`engage.core.db.after_commit` (e.g. an alert email)
+    runs once the commit has succeeded and the response has been sent, in its own
+    app context.
     """
-    from engage.core.db import run_after_commit
+    from engage.core.db import run_deferred, take_after_commit
     from engage.extensions import db
 
     @app.after_request
@@ -119,7 +120,10 @@ def _register_request_transaction(app: Flask) -> None:
             db.session.rollback()
             return response
         db.session.commit()
-        run_after_commit()
+        pending = take_after_commit()
+        if pending:
+            # After the response has gone out: a patient never waits for a mail server.
+            response.call_on_close(lambda: run_deferred(app, pending))
         return response
 
     @app.teardown_request

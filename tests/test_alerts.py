@@ -55,6 +55,8 @@ def test_submitting_through_the_web_emails_the_service_clinicians_at_once(
 
     r = client.post(f"/s/{token}/review", data={"form_token": form_token_from(review)})
     assert r.status_code == 303
+    assert smtp.messages == []  # the patient's page goes out first ...
+    r.close()                   # ... and the email once the server has sent it
     assert len(smtp.messages) == 1
     msg = smtp.messages[0]
     assert msg["To"] == clinician.email
@@ -64,6 +66,7 @@ def test_submitting_through_the_web_emails_the_service_clinicians_at_once(
     # no clinical detail: no patient reference, score, band or questionnaire name
     for secret in (invitation.patient.ref, "PHQ", "self-harm", "Severe", str(response.total)):
         assert secret not in body and secret not in msg["Subject"]
+    db.session.refresh(alert)
     assert alert.notify_count == 1 and alert.notify_error is None
     # the patient sees where to get urgent help
     assert "If you need help now" in text_of(client.get(f"/s/{token}/done"))
@@ -203,3 +206,32 @@ def test_notify_skips_acknowledged_alerts(smtp, make_user, make_service, make_in
     db.session.commit()
     assert notify_alerts([alert.id], now=utcnow()) == 0
     assert smtp.messages == []
+
+
+def test_a_hung_mail_server_costs_one_timeout_not_one_per_clinician(
+    app, make_user, make_service, make_invitation, db
+):
+    import socket
+    import time
+
+    service = make_service()
+    for _ in range(3):
+        make_user("clinician", services=[service])
+    submitted(make_invitation, RISK, service=service)
+    db.session.commit()
+    alert = db.session.scalar(select(Alert))
+    hung = socket.socket()  # accepts connections and never says a word
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(8)
+    old = app.config["SMTP_HOST"], app.config["SMTP_PORT"], app.config["SMTP_TIMEOUT"]
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=hung.getsockname()[1], SMTP_TIMEOUT=1)
+    try:
+        started = time.monotonic()
+        assert notify_alerts([alert.id]) == 0
+        elapsed = time.monotonic() - started
+    finally:
+        app.config.update(SMTP_HOST=old[0], SMTP_PORT=old[1], SMTP_TIMEOUT=old[2])
+        hung.close()
+    assert elapsed < 2.5, elapsed
+    db.session.refresh(alert)
+    assert alert.notify_error.count("timed out") == 3

@@ -72,18 +72,19 @@ def notify_alerts(alert_ids: list[int], now: datetime | None = None) -> int:
         people = recipients(alert.service_id)
         if not people:
             errors.append("nobody to notify: the service has no clinician and there is no admin")
+        messages = []
         for user in people:
             with force_locale(user.language or current_app.config["BABEL_DEFAULT_LOCALE"]):
-                msg = mail.build_message(
+                messages.append(mail.build_message(
                     user.email,
                     _("Engage: a safety alert needs your review"),
                     render_template("alerts/email.txt", link=link),
-                )
-            try:
-                mail.send(msg)
+                ))
+        for user, error in zip(people, mail.send_many(messages), strict=True):
+            if error is None:
                 sent += 1
-            except mail.MailError as exc:
-                errors.append(f"{user.email}: {exc}")
+            else:
+                errors.append(f"{user.email}: {error}")
         alert.notify_count += 1
         alert.notified_at = now
         alert.notify_error = "; ".join(errors) or None

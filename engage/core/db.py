@@ -99,12 +99,30 @@ def after_commit(func: Any, *args: Any) -> None:
     g.setdefault("_after_commit", []).append((func, args))
 
 
-def run_after_commit() -> None:
+def take_after_commit() -> list[tuple[Any, tuple[Any, ...]]]:
+    """The work queued with :func:`after_commit`, removed from the queue."""
     from flask import g
 
-    pending = g.pop("_after_commit", [])
-    for func, args in pending:
+    return list(g.pop("_after_commit", []))
+
+
+def run_after_commit() -> None:
+    """Run the queued work now (CLI and jobs, after their own commit)."""
+    for func, args in take_after_commit():
         func(*args)
+
+
+def run_deferred(app: Any, pending: list[tuple[Any, tuple[Any, ...]]]) -> None:
+    """Run queued work in a fresh app context; one failure does not stop the rest."""
+    from engage.extensions import db
+
+    with app.app_context():
+        for func, args in pending:
+            try:
+                func(*args)
+            except Exception:
+                app.logger.exception("deferred %s failed", getattr(func, "__name__", func))
+                db.session.rollback()
 
 
 def claim(statement: Any) -> int:

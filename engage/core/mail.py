@@ -33,13 +33,31 @@ def build_message(
 
 def send(msg: EmailMessage) -> None:
     """Send one message; raise :class:`MailError` on any SMTP or network failure."""
+    error = send_many([msg])[0]
+    if error is not None:
+        raise error
+
+
+def send_many(messages: list[EmailMessage]) -> list[MailError | None]:
+    """Send messages over one SMTP connection; the error (or None) for each, in order.
+
+    One connection means a server that is down costs one timeout, not one per message.
+    """
     cfg = current_app.config
+    results: list[MailError | None] = []
     try:
         with smtplib.SMTP(cfg["SMTP_HOST"], cfg["SMTP_PORT"], timeout=cfg["SMTP_TIMEOUT"]) as smtp:
             if cfg["SMTP_STARTTLS"]:
                 smtp.starttls()
             if cfg.get("SMTP_USER"):
                 smtp.login(cfg["SMTP_USER"], cfg["SMTP_PASSWORD"] or "")
-            smtp.send_message(msg)
+            for msg in messages:
+                try:
+                    smtp.send_message(msg)
+                    results.append(None)
+                except smtplib.SMTPRecipientsRefused as exc:
+                    results.append(MailError(f"{type(exc).__name__}: {exc}"))
     except (OSError, smtplib.SMTPException) as exc:
-        raise MailError(f"{type(exc).__name__}: {exc}") from exc
+        error = MailError(f"{type(exc).__name__}: {exc}")
+        results.extend(error for _ in range(len(messages) - len(results)))
+    return results
