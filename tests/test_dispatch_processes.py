@@ -35,8 +35,6 @@ from engage.core.security import hash_token
 from engage.delivery.models import Message, message_invitation
 from engage.survey.models import InvitationToken
 
-pytestmark = pytest.mark.slow
-
 PATIENTS = 200
 ANCHOR = "2027-03-01T10:00"  # Europe/London, GMT: 10:00 UTC
 T = datetime(2027, 3, 1, 10, 5, tzinfo=UTC)  # every first message is due, outside quiet hours
@@ -203,6 +201,7 @@ def outbox(db: Any) -> list[Any]:
 
 # --- the tests -------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_two_dispatchers_at_once_send_every_message_exactly_once(
     app, committed_db, smtp, tmp_path
 ):
@@ -250,6 +249,7 @@ def test_two_dispatchers_at_once_send_every_message_exactly_once(
                                                                           strict=True)})
 
 
+@pytest.mark.slow
 def test_a_dispatcher_killed_mid_pass_loses_nothing(
     app, committed_db, smtp, tmp_path, monkeypatch
 ):
@@ -337,3 +337,17 @@ def test_a_dispatcher_killed_mid_pass_loses_nothing(
     assert worker(victim) not in {r.claimed_by for r in rows if r.id not in delivered}
     assert db.session.scalar(select(func.count()).select_from(Message).where(
         Message.attempts != 1)) == 0
+
+
+def test_a_claim_takes_at_most_one_batch_with_many_due(db):
+    """The claim's locking subquery runs once: as a plain ``IN (…)`` PostgreSQL ran it per
+    row of a nested-loop semi join, each run locking a batch more, so one claim took
+    all or nearly all of 200 due messages and the other dispatcher found none left."""
+    from engage.delivery.services import claim_batch, plan_messages
+
+    enrol_everyone(db)
+    assert plan_messages(T) == PATIENTS
+    lease = timedelta(minutes=5)
+    claims = [claim_batch(T, name, 20, lease) for name in ("a", "b", "c")]
+    assert [len(c) for c in claims] == [20, 20, 20]
+    assert len(set().union(*claims)) == 60
