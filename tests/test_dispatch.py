@@ -295,3 +295,32 @@ def test_messages_are_in_the_patients_language(
     assert len(smtp.messages) == 2
     assert expected in smtp.messages[1]["Subject"]
     assert smtp.messages[1]["Content-Language"] == language
+
+
+def test_each_claim_counts_its_lease_from_when_it_is_made(
+    app, smtp, make_protocol, enrol_patient, db, monkeypatch
+):
+    """A pass that outlasts a lease must not make claims that are already lapsed."""
+    import engage.delivery.services as delivery
+
+    for _ in range(3):
+        enrol_patient(make_protocol(), ANCHOR)
+    now = at("2027-03-01T10:05")
+    delivery.plan_messages(now)
+    leases = []
+    real_claim = delivery.claim_batch
+
+    def spy(claimed_at, worker, batch, lease):  # type: ignore[no-untyped-def]
+        ids = real_claim(claimed_at, worker, batch, lease)
+        leases.extend(db.session.scalars(select(Message.lease_until)
+                                         .where(Message.id.in_(ids))))
+        return ids
+
+    ticks = iter(range(0, 100_000, 1000))  # every look at the clock: 1,000 s later
+    monkeypatch.setattr(delivery, "elapsed_clock", lambda: float(next(ticks)))
+    monkeypatch.setattr(delivery, "claim_batch", spy)
+    monkeypatch.setitem(app.config, "DELIVERY_BATCH", 1)
+    monkeypatch.setitem(app.config, "DELIVERY_LEASE_SECONDS", 5000)
+    delivery.send_due(now)
+    assert len(smtp.messages) == 3
+    assert leases == sorted(leases) and leases[-1] > now + timedelta(seconds=5000 + 2000)

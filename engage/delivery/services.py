@@ -52,6 +52,8 @@ from engage.survey.services import issue_token, survey_url
 
 #: Invitations a message may still be sent for.
 SENDABLE = OPEN_STATUSES
+#: Seconds on a steady clock; a name of its own so tests can make a pass "take hours".
+elapsed_clock = time.monotonic
 
 
 @dataclass
@@ -151,6 +153,7 @@ def _plan(now: datetime, batch: int, kind: str) -> int:
                     continue
             due.append(row)
         # Claim each invitation's next step, so a second planner skips it.
+        by_id = {r.id: r for r in due}
         won: dict[int, Any] = {}
         for step_count in {r.messages_planned for r in due}:
             ids = [r.id for r in due if r.messages_planned == step_count]
@@ -161,7 +164,7 @@ def _plan(now: datetime, batch: int, kind: str) -> int:
                 .returning(Invitation.id)
                 .execution_options(synchronize_session=False)
             ):
-                won[claimed_id] = next(r for r in due if r.id == claimed_id)
+                won[claimed_id] = by_id[claimed_id]
         created += _queue(won.values(), kind, now)
         db.session.commit()
 
@@ -240,13 +243,18 @@ def send_due(now: datetime, *, report: PassReport | None = None) -> PassReport:
     cfg = current_app.config
     lease = timedelta(seconds=cfg["DELIVERY_LEASE_SECONDS"])
     worker = worker_name()
+    pass_started = elapsed_clock()
     while True:
-        ids = claim_batch(now, worker, cfg["DELIVERY_BATCH"], lease)
+        # A pass may outlast a lease: each claim counts its lease from the moment it is
+        # made (the pass's clock plus the time elapsed), never from when the pass began,
+        # or a long pass would make claims that another dispatcher may take over at once.
+        claimed_at = now + timedelta(seconds=elapsed_clock() - pass_started)
+        ids = claim_batch(claimed_at, worker, cfg["DELIVERY_BATCH"], lease)
         if not ids:
             return report
-        started = time.monotonic()
+        started = elapsed_clock()
         for message_id in ids:
-            if time.monotonic() - started > lease.total_seconds() / 2:
+            if elapsed_clock() - started > lease.total_seconds() / 2:
                 _release(message_id, worker)  # give the rest back before the lease lapses
                 continue
             _send_one(message_id, worker, now, report)
@@ -289,9 +297,12 @@ def _send_one(message_id: int, worker: str, now: datetime, report: PassReport) -
         return
     # The links must exist before the message that carries them leaves.
     payload = render(message, invitations)
+    channel = message.channel  # read now: after the commit it would open a new transaction
     db.session.commit()
+    # No database access from here until the send is over: on SQLite a transaction holds
+    # the only write lock, and a slow mail server must not keep web requests waiting.
     try:
-        if message.channel == "sms":
+        if channel == "sms":
             sms_backend().send(payload)  # type: ignore[arg-type]
         else:
             email_backend().send(payload)  # type: ignore[arg-type]
