@@ -101,3 +101,24 @@ def enrol_patient(db: Any) -> Callable[..., Any]:
         return enrolment
 
     return make
+
+
+@pytest.fixture
+def make_protocol_committed(committed_db: Any) -> Callable[..., Any]:
+    """One patient enrolled on a one-timepoint protocol, really committed (for other
+    connections and processes); anchored 2027-03-01T10:00 Europe/London."""
+    from engage.org.services import create_service
+    from engage.scheduling.services import TimepointSpec, enrol, parse_enrolment, save_protocol
+
+    def make() -> Any:
+        service = create_service(f"service-{next(_seq)}", "Committed clinic")
+        protocol = save_protocol(f"protocol-{next(_seq)}", "One step", service,
+                                 [TimepointSpec("Baseline", "0", ["phq-2"], "0", "+7d")])
+        enrolment = enrol(parse_enrolment(
+            {"patient_ref": f"MRN{next(_seq):06d}", "protocol": protocol.slug,
+             "anchor": "2027-03-01T10:00", "tz": "Europe/London", "email": "p@example.org"},
+            ("en", "es", "ar")), source="cli")
+        _db.session.commit()
+        return enrolment
+
+    return make

@@ -324,3 +324,36 @@ def test_each_claim_counts_its_lease_from_when_it_is_made(
     delivery.send_due(now)
     assert len(smtp.messages) == 3
     assert leases == sorted(leases) and leases[-1] > now + timedelta(seconds=5000 + 2000)
+
+
+def test_no_transaction_stays_open_while_a_message_is_sent(
+    app, committed_db, make_protocol_committed
+):
+    """On SQLite an open transaction holds the only write lock: a slow mail server must not
+    keep other writers (web requests) waiting while a message is handed over."""
+    from sqlalchemy import create_engine, text
+
+    from engage.core.db import configure_engine_events
+    from engage.delivery.services import dispatch
+
+    make_protocol_committed()
+    other = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    configure_engine_events(other)
+    writes = []
+
+    class Slow:
+        def send(self, message):  # type: ignore[no-untyped-def]
+            with other.connect() as conn:  # another process writing meanwhile
+                if conn.dialect.name == "sqlite":
+                    conn.exec_driver_sql("PRAGMA busy_timeout=500")
+                conn.execute(text("UPDATE service SET name = name"))
+                conn.commit()
+            writes.append(1)
+
+    app.extensions["engage.email_backend"] = Slow()
+    try:
+        report = dispatch(at("2027-03-01T10:05"))
+    finally:
+        app.extensions.pop("engage.email_backend")
+        other.dispose()
+    assert report.sent == 1 and writes == [1]
