@@ -1,0 +1,1 @@
+"""Feedback: free-text comments, their themes, sentiment, safety flags, triage and routing."""
