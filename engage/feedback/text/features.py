@@ -204,8 +204,8 @@ class Featurizer:
             counts.sum_duplicates()
             row_w = np.repeat(np.where(w > 0, w, 0.0), np.diff(counts.indptr))
             df = np.bincount(counts.indices, weights=row_w, minlength=len(d))
-            terms = np.array(list(d), dtype=object)  # provisional id order
-            kept = sorted((str(t), i) for i, t in enumerate(terms) if df[i] >= m and df[i] > 0)
+            names = list(d)  # in provisional id order
+            kept = sorted((t, i) for i, t in enumerate(names) if df[i] >= m and df[i] > 0)
             vocab.append([t for t, _ in kept])
             order = np.array([i for _, i in kept], dtype=np.int64)
             matrices.append(counts[:, order] if len(order) else sp.csr_matrix((n, 0)))

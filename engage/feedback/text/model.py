@@ -22,7 +22,7 @@ import os
 import sys
 import time
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import IO, Any
@@ -54,6 +54,7 @@ __all__ = [
     "grouped_split",
     "question_kind",
     "read_training_csv",
+    "theme_metrics",
     "train",
     "write_predictions_csv",
 ]
@@ -126,9 +127,9 @@ class TrainParams:
     """Training parameters (recorded in the model's meta). Features: ``FeatureParams``."""
 
     #: A theme becomes a label with at least this many positive examples (weighted).
-    min_positives: float = 5.0
+    min_positives: float = 3.0
     #: Ridge penalty (the loss is a weighted sum over comments, not a mean).
-    l2: float = 1.0
+    l2: float = 3.0
     #: Grouped cross-validation folds: out-of-fold scores calibrate every label and tune
     #: its threshold.
     folds: int = 3
@@ -501,6 +502,17 @@ def train(
     examples, columns, seed and parameters give the same arrays. ``seed`` picks the folds
     used to tune the thresholds.
     """
+    return _train(examples, columns=columns, seed=seed, **params)[0]
+
+
+def _train(
+    examples: Sequence[Example],
+    *,
+    columns: Sequence[str] | None = None,
+    seed: int = 0,
+    **params: Any,
+) -> tuple[ThemeModel, np.ndarray]:
+    """``train``, also giving the weights before quantisation (for measuring its cost)."""
     started = time.perf_counter()
     tp, fp = _split_params(params)
     if not examples:
@@ -609,7 +621,7 @@ def train(
     )
     _, arrays = model.to_parts()
     model.version = f"{meta['created']}-{hashlib.sha256(arrays).hexdigest()[:8]}"
-    return model
+    return model, coef[keep]
 
 
 def _label_matrix(examples: Sequence[Example], labels: Sequence[str]) -> np.ndarray:
@@ -651,46 +663,56 @@ def evaluate(model: ThemeModel, examples: Sequence[Example]) -> dict[str, Any]:
     Themes the model cannot predict (too few training examples) count as never predicted.
     """
     preds = model.predict([ex.text for ex in examples], [ex.question for ex in examples])
-    universe = list(
-        dict.fromkeys([*model.columns, *sorted({t for ex in examples for t in ex.themes})])
+    out = theme_metrics(
+        [ex.themes for ex in examples], [[t for t, _ in p.themes] for p in preds], model.columns
     )
-    truth = _label_matrix(examples, universe) > 0
-    guess = (
-        _label_matrix(
-            [
-                Example(ex.id, "", None, frozenset(t for t, _ in p.themes), None, ex.group)
-                for ex, p in zip(examples, preds, strict=True)
-            ],
-            universe,
-        )
-        > 0
-    )
-    tp_ = (truth & guess).sum(axis=0)
-    fp_ = (~truth & guess).sum(axis=0)
-    fn_ = (truth & ~guess).sum(axis=0)
-    per_label = {}
-    for j, lab in enumerate(universe):
-        support = int(truth[:, j].sum())
-        if support == 0 and fp_[j] == 0:
-            continue
-        precision = tp_[j] / (tp_[j] + fp_[j]) if tp_[j] + fp_[j] else 0.0
-        recall = tp_[j] / support if support else 0.0
-        per_label[lab] = {
-            "f1": _f1(tp_[j], fp_[j], fn_[j]),
-            "precision": round(float(precision), 4),
-            "recall": round(float(recall), 4),
-            "support": support,
-        }
-    supported = [v["f1"] for v in per_label.values() if v["support"] > 0]
     s_true = np.array([ex.sentiment or 0 for ex in examples])
     s_pred = np.array([p.sentiment for p in preds])
     has = s_true > 0
+    out["sentiment"] = _sentiment_scores(s_true[has], s_pred[has])
+    return out
+
+
+def theme_metrics(
+    truth: Sequence[Iterable[str]], predicted: Sequence[Iterable[str]], columns: Iterable[str] = ()
+) -> dict[str, Any]:
+    """{"n", "micro_f1", "macro_f1", "per_label"} of predicted theme sets against the true
+    ones; macro-F1 averages the labels with at least one true positive; ``columns`` only
+    orders ``per_label``."""
+    true_sets = [set(t) for t in truth]
+    guess_sets = [set(p) for p in predicted]
+    if len(true_sets) != len(guess_sets):
+        raise ValueError(f"{len(true_sets)} truths but {len(guess_sets)} predictions")
+    universe = list(dict.fromkeys([*columns, *sorted(set().union(*true_sets, *guess_sets))]))
+    index = {lab: j for j, lab in enumerate(universe)}
+    t_mat = np.zeros((len(true_sets), len(universe)), dtype=bool)
+    g_mat = np.zeros_like(t_mat)
+    for i, (t, g) in enumerate(zip(true_sets, guess_sets, strict=True)):
+        t_mat[i, [index[x] for x in t]] = True
+        g_mat[i, [index[x] for x in g]] = True
+    tp_ = (t_mat & g_mat).sum(axis=0)
+    fp_ = (~t_mat & g_mat).sum(axis=0)
+    fn_ = (t_mat & ~g_mat).sum(axis=0)
+    per_label = {}
+    f1s = []
+    for j, lab in enumerate(universe):
+        support = int(tp_[j] + fn_[j])
+        if support == 0 and fp_[j] == 0:
+            continue
+        f1 = 2 * tp_[j] / (2 * tp_[j] + fp_[j] + fn_[j])
+        if support:
+            f1s.append(f1)
+        per_label[lab] = {
+            "f1": round(float(f1), 4),
+            "precision": round(float(tp_[j] / (tp_[j] + fp_[j])), 4) if tp_[j] + fp_[j] else 0.0,
+            "recall": round(float(tp_[j] / support), 4) if support else 0.0,
+            "support": support,
+        }
     return {
-        "n": len(examples),
+        "n": len(true_sets),
         "micro_f1": _f1(tp_.sum(), fp_.sum(), fn_.sum()),
-        "macro_f1": round(float(np.mean(supported)), 4) if supported else 0.0,
+        "macro_f1": round(float(np.mean(f1s)), 4) if f1s else 0.0,
         "per_label": per_label,
-        "sentiment": _sentiment_scores(s_true[has], s_pred[has]),
     }
 
 
