@@ -68,9 +68,15 @@ _TOKEN = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*|\d+")
 
 
 def tokens(text: str) -> list[str]:
-    """Lower-cased words without apostrophes ("didn't" -> "didnt"); a number becomes zeros
-    (one per digit, at most four), so "4 hours" and "5 hours" share a feature."""
-    text = unicodedata.normalize("NFKC", text).translate(_APOSTROPHES).casefold()
+    """Lower-cased words without accents or apostrophes ("didn't" -> "didnt"); a number
+    becomes zeros (one per digit, at most four), so "4 hours" and "5 hours" share a feature."""
+    if not text.isascii():
+        # Accents and Arabic short vowels are often left out in typed comments: drop them
+        # all, so "información" and "informacion" are one word.
+        decomposed = unicodedata.normalize("NFKD", text)
+        text = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+        text = unicodedata.normalize("NFKC", text)
+    text = text.translate(_APOSTROPHES).casefold()
     out = []
     for tok in _TOKEN.findall(text):
         if tok[0].isdigit():

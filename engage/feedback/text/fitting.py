@@ -30,11 +30,14 @@ def gram(x: sp.csr_matrix) -> np.ndarray:
     df = np.diff(xc.indptr)
     order = np.argsort(-df, kind="stable")
     dense = xc[:, order[:_DENSE_COLUMNS]].toarray()
-    g = dense @ dense.T
+    g = np.asarray(dense @ dense.T, dtype=np.float32)
+    del dense
     rest = xc[:, order[_DENSE_COLUMNS:]]
-    g += (rest @ rest.T.tocsr()).toarray()
+    sparse = (rest @ rest.T.tocsr()).tocoo()
+    # Added entry by entry: no second n x n array at any time.
+    g[sparse.row, sparse.col] += sparse.data.astype(np.float32)
     g += np.float32(1.0)
-    return np.asarray(g, dtype=np.float32)
+    return g
 
 
 @dataclass

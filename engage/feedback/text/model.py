@@ -40,6 +40,8 @@ from engage.feedback.text.features import (
 )
 
 __all__ = [
+    "BASE_DATA",
+    "DEFAULT_MODEL_DIR",
     "FORMAT",
     "FORMAT_VERSION",
     "QUESTION_KINDS",
@@ -56,6 +58,7 @@ __all__ = [
     "read_training_csv",
     "theme_metrics",
     "train",
+    "train_default",
     "write_predictions_csv",
 ]
 
