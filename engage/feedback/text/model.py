@@ -1,10 +1,11 @@
 """The theme and sentiment model for free-text feedback: training, prediction, safe storage.
 
-Features are sparse tf-idf (``features.py``); themes are one-vs-rest logistic regressions
-and sentiment a softmax regression, all fitted together with SciPy's L-BFGS. Per-theme
-decision thresholds come from grouped cross-validation on the training data. A model is
-two files, ``manifest.json`` and ``arrays.npz`` (plain numeric arrays, never pickle).
-Pure Python, numpy and scipy: no Flask, no scikit-learn, nothing else from ``engage``.
+Features are sparse tf-idf of the comment and the kind of question it answers
+(``features.py``); every theme and the sentiment are ridge regressions fitted together
+(``fitting.py``), calibrated into probabilities on out-of-fold scores from grouped
+cross-validation, which also tunes each theme's threshold. A model is two files,
+``manifest.json`` and ``arrays.npz`` (plain numeric arrays, never pickle). Pure Python,
+numpy and scipy: no Flask, no scikit-learn, nothing from ``engage`` outside this package.
 """
 
 from __future__ import annotations
@@ -568,10 +569,15 @@ def _train(
             sol = fitting.solve_ridge(g, targets, weights, fit_rows, tp.l2)
             oof[held] = fitting.ridge_scores(g, sol, held)
     n_labels = len(labels)
-    a, c = fitting.platt(oof[:, :n_labels], y, weights)
+    slope, intercept = fitting.platt(oof[:, :n_labels], y, weights)
     grid = np.round(np.arange(tp.min_threshold, tp.max_threshold + 1e-9, 0.01), 2)
     thresholds = fitting.tune_thresholds(
-        expit(a * oof[:, :n_labels] + c), y, weights, grid, tp.threshold_tolerance, 0.5
+        expit(slope * oof[:, :n_labels] + intercept),
+        y,
+        weights,
+        grid,
+        tp.threshold_tolerance,
+        0.5,
     )
     s_rows = np.flatnonzero(has_s)
     mix, mix_bias = fitting.softmax_stacker(
@@ -587,8 +593,11 @@ def _train(
     # prediction is one sparse product, a sigmoid and a softmax.
     sol = fitting.solve_ridge(g, targets, weights, np.arange(len(live)), tp.l2)
     coef, bias = fitting.primal(x, sol)
-    coef = np.hstack([coef[:, :n_labels] * a, coef[:, n_labels:] @ mix])
-    bias = np.concatenate([bias[:n_labels] * a + c, bias[n_labels:] @ mix + mix_bias])
+    coef = np.hstack([coef[:, :n_labels] * slope, coef[:, n_labels:] @ mix])
+    bias = np.concatenate([bias[:n_labels] * slope + intercept, bias[n_labels:] @ mix + mix_bias])
+    if not has_s.any():
+        # Nothing to learn sentiment from: every comment comes out neutral (at 0.2).
+        bias[n_labels + 2] += 1e-3
     q_weights, scales = _quantise(coef)
     # Features whose weights all round to zero cost bytes and time for nothing.
     keep = np.flatnonzero(np.abs(q_weights).max(axis=1) > 0)
