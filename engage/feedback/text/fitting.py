@@ -49,12 +49,26 @@ class RidgeSolution:
 
 
 def solve_ridge(
-    g: np.ndarray, targets: np.ndarray, weights: np.ndarray, rows: np.ndarray, l2: float
+    g: np.ndarray,
+    targets: np.ndarray,
+    weights: np.ndarray,
+    rows: np.ndarray,
+    l2: float,
+    *,
+    overwrite: bool = False,
 ) -> RidgeSolution:
     """Minimise sum_i w_i |y_i - x_i W - b|^2 + l2 (|W|^2 + |b|^2) over ``rows``, in the
-    dual: with r = sqrt(w), alpha = (diag(r) G diag(r) + l2 I)^-1 diag(r) Y."""
+    dual: with r = sqrt(w), alpha = (diag(r) G diag(r) + l2 I)^-1 diag(r) Y.
+
+    ``overwrite`` (all rows only) factorises ``g`` in place instead of a copy: the last
+    fit does not need ``g`` any more, and n x n float32 is the largest thing in memory."""
     r = np.sqrt(weights[rows]).astype(np.float32)
-    m = g[np.ix_(rows, rows)]
+    if overwrite:
+        if len(rows) != len(g):
+            raise ValueError("overwrite needs every row")
+        m = g
+    else:
+        m = g[np.ix_(rows, rows)]
     m *= r[:, None]
     m *= r[None, :]
     m[np.diag_indices_from(m)] += np.float32(l2)

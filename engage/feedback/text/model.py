@@ -591,7 +591,8 @@ def _train(
 
     # The final fit on everything, with the calibration folded into its weights, so that
     # prediction is one sparse product, a sigmoid and a softmax.
-    sol = fitting.solve_ridge(g, targets, weights, np.arange(len(live)), tp.l2)
+    sol = fitting.solve_ridge(g, targets, weights, np.arange(len(live)), tp.l2, overwrite=True)
+    del g
     coef, bias = fitting.primal(x, sol)
     coef = np.hstack([coef[:, :n_labels] * slope, coef[:, n_labels:] @ mix])
     bias = np.concatenate([bias[:n_labels] * slope + intercept, bias[n_labels:] @ mix + mix_bias])
