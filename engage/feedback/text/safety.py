@@ -306,6 +306,7 @@ def _item(item: str) -> tuple[str, _Keys]:
     return "(?:" + "|".join(c[0] for c in compiled) + ")", _union([c[1] for c in compiled])
 
 
+@functools.lru_cache(maxsize=8192)  # the editor page re-checks mostly unchanged rules
 def _compile_phrase(phrase: str) -> tuple[re.Pattern[str], _Keys]:
     """Compile one phrase (or ``re:`` expression) to a pattern over normalised text."""
     keys: _Keys = None
@@ -326,9 +327,9 @@ def _compile_phrase(phrase: str) -> tuple[re.Pattern[str], _Keys]:
         if "\n" in phrase:
             raise _PhraseSyntaxError("a phrase must fit on one line")
         body, keys = _sequence(phrase.strip())
-        if re.compile(f"(?:{body})").fullmatch("zqxj") is not None:
-            raise _PhraseSyntaxError("the phrase matches any word at all; it needs some letters")
     pattern = re.compile(f"(?<!{_WORD_CHAR})(?:{body})(?!{_WORD_CHAR})")
+    if not phrase.startswith("re:") and pattern.fullmatch("zqxj") is not None:
+        raise _PhraseSyntaxError("the phrase matches any word at all; it needs some letters")
     return pattern, keys
 
 
