@@ -140,7 +140,7 @@ def _phone_ok(candidate: str, labelled: bool) -> bool:
     return labelled and 7 <= n <= 15
 
 
-def _phones(text: str, taken: list[tuple[int, int]]) -> Iterable[tuple[int, int]]:
+def _phones(text: str) -> Iterable[tuple[int, int]]:
     for m in _PHONE_RUN.finditer(text):
         start, end = m.span()
         labelled = bool(_PHONE_LABEL.search(text, max(0, start - 40), start))
@@ -617,7 +617,7 @@ def find_pii(
         add("hospital_number_shape", *m.span())
     for m in _DOB.finditer(text):
         add("date_of_birth", *m.span("date"))
-    for start, end in _phones(text, []):
+    for start, end in _phones(text):
         add("phone", start, end)
     for rx in (_POSTCODE, _STREET, _ES_STREET, _AR_STREET):
         for m in rx.finditer(text):
