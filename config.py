@@ -78,6 +78,20 @@ class Config:
     #: Messages claimed at a time by one dispatcher.
     DELIVERY_BATCH = env_int("DELIVERY_BATCH", 200)
 
+    #: Hours within which feedback should be responded to or closed, by urgency.
+    FEEDBACK_TARGET_HOURS = {
+        "urgent": env_int("FEEDBACK_TARGET_URGENT_HOURS", 24),
+        "high": env_int("FEEDBACK_TARGET_HIGH_HOURS", 72),
+        "normal": env_int("FEEDBACK_TARGET_NORMAL_HOURS", 240),
+    }
+    #: New staff confirmations needed before the scheduler trains a candidate theme model.
+    THEMES_RETRAIN_MIN_NEW = env_int("THEMES_RETRAIN_MIN_NEW", 50)
+    #: Time zone for people who are not patients on record (a reply to a public comment).
+    DEFAULT_TIMEZONE = env("DEFAULT_TIMEZONE", "Europe/London")
+    #: Weekday (0 Monday .. 6 Sunday) and hour (UTC) from which the weekly team digest goes.
+    DIGEST_WEEKDAY = env_int("DIGEST_WEEKDAY", 0)
+    DIGEST_HOUR = env_int("DIGEST_HOUR", 7)
+
     LANGUAGES = ("en", "es", "ar")
     BABEL_DEFAULT_LOCALE = "en"
     BABEL_DEFAULT_TIMEZONE = env("TIMEZONE", "UTC")

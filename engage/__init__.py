@@ -70,11 +70,14 @@ def _import_models() -> None:
     import engage.alerts.models
     import engage.api.models
     import engage.audit.models
+    import engage.core.models
     import engage.delivery.models
+    import engage.feedback.models
     import engage.org.models
     import engage.patients.models
     import engage.scheduling.models
-    import engage.survey.models  # noqa: F401
+    import engage.survey.models
+    import engage.teams.models  # noqa: F401
 
 
 def _instance_secret(app: Flask) -> str:
@@ -91,14 +94,18 @@ def _register_blueprints(app: Flask) -> None:
     from engage.alerts.views import bp as alerts_bp
     from engage.api.views import bp as api_bp
     from engage.delivery.views import bp as delivery_bp
+    from engage.feedback.admin import bp as feedback_admin_bp
+    from engage.feedback.public import bp as tell_us_bp
+    from engage.feedback.views import bp as feedback_bp
     from engage.org.views import bp as org_bp
     from engage.patients.views import bp as patients_bp
     from engage.responses.views import bp as responses_bp
     from engage.scheduling.views import bp as scheduling_bp
     from engage.survey.views import bp as survey_bp
+    from engage.teams.views import bp as teams_bp
 
     for bp in (accounts_bp, org_bp, survey_bp, responses_bp, patients_bp, alerts_bp,
-               delivery_bp, api_bp):
+               delivery_bp, api_bp, feedback_bp, feedback_admin_bp, tell_us_bp, teams_bp):
         app.register_blueprint(bp)
     app.register_blueprint(scheduling_bp)
 

@@ -50,12 +50,15 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(scheduler)
     from engage.api.cli import apikeys
     from engage.demo.cli import demo
+    from engage.feedback.cli import feedback, themes
     from engage.scheduling.cli import dispatch_command, enroll
 
     app.cli.add_command(demo)
     app.cli.add_command(enroll)
     app.cli.add_command(dispatch_command)
     app.cli.add_command(apikeys)
+    app.cli.add_command(feedback)
+    app.cli.add_command(themes)
 
 
 def fail(message: str) -> NoReturn:

@@ -48,6 +48,24 @@ def _send() -> object:
     return send_due(utcnow())
 
 
+def _feedback_intake() -> object:
+    from engage.feedback.services import intake_pending
+
+    return intake_pending()
+
+
+def _feedback_digest() -> object:
+    from engage.feedback.digest import send_digests
+
+    return send_digests()
+
+
+def _themes_retrain() -> object:
+    from engage.feedback.learning import retrain_if_due
+
+    return retrain_if_due()
+
+
 JOBS: tuple[Job, ...] = (
     Job("invitations.expire", _expire, 300,
         "Mark invitations whose answer window closed unanswered as expired."),
@@ -57,6 +75,12 @@ JOBS: tuple[Job, ...] = (
         "Claim due messages and send them by email or SMS, retrying failures."),
     Job("alerts.renotify", _renotify_alerts, 300,
         "Email clinicians again about safety alerts nobody has acknowledged."),
+    Job("feedback.intake", _feedback_intake, 300,
+        "Take in free-text answers that a submit could not (themes, safety, PII)."),
+    Job("feedback.digest", _feedback_digest, 3600,
+        "Email each improvement team its weekly digest, once, after the week ends."),
+    Job("themes.retrain", _themes_retrain, 6 * 3600,
+        "Train a candidate theme model when enough new staff confirmations came in."),
 )
 
 

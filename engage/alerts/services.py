@@ -16,6 +16,7 @@ from engage.audit.services import record
 from engage.core import mail
 from engage.core.db import after_commit, claim, utcnow
 from engage.extensions import db
+from engage.feedback.models import FeedbackItem
 from engage.org.models import service_member
 from engage.survey.models import Response
 
@@ -39,6 +40,26 @@ def raise_alerts(
     if notify:
         after_commit(notify_alerts, [a.id for a in alerts])
     return alerts
+
+
+def raise_feedback_alert(item: FeedbackItem, *, notify: bool = True,
+                         now: datetime | None = None) -> Alert:
+    """An alert for a comment a safety rule flagged; clinicians are emailed after the commit.
+
+    A comment given as a survey answer carries its response too, so the patient's
+    thank-you page shows where to get help now.
+    """
+    alert = Alert(response_id=item.response_id, patient_id=item.patient_id,
+                  service_id=item.service_id, feedback_item_id=item.id,
+                  kind=f"comment-{item.urgent_category or 'danger'}",
+                  created_at=now or utcnow())
+    db.session.add(alert)
+    db.session.flush()
+    record("create", "alert", alert.id, patient_id=alert.patient_id, kind=alert.kind,
+           feedback_item=item.id)
+    if notify:
+        after_commit(notify_alerts, [alert.id])
+    return alert
 
 
 def recipients(service_id: int) -> list[User]:

@@ -29,7 +29,7 @@ def alert_or_404(alert_id: int) -> Alert:
 @require("alerts.view")
 def index() -> str:
     alerts = open_alerts_for(current_user)
-    record_views("alert_list", [a.patient_id for a in alerts])
+    record_views("alert_list", [a.patient_id for a in alerts if a.patient_id is not None])
     return render_template("alerts/index.html", alerts=alerts)
 
 
@@ -55,10 +55,15 @@ def acknowledge_alert(alert_id: int) -> str | WerkzeugResponse:
 
 
 def _render_detail(alert: Alert, form: AcknowledgeForm) -> str:
+    """The alert with what raised it: the questionnaire's answers, or the comment."""
     record("view", "alert", alert.id, patient_id=alert.patient_id)
-    instrument = surveys.get(alert.response.instrument_id)
+    response = alert.response
+    comment = alert.feedback_item
+    if comment is not None:
+        record("view", "feedback_item", comment.id, patient_id=comment.patient_id)
     return render_template(
-        "alerts/detail.html", alert=alert, form=form, instrument=instrument,
+        "alerts/detail.html", alert=alert, form=form, comment=comment,
+        instrument=surveys.get(response.instrument_id) if response is not None else None,
         may_ack=has_permission(current_user, "alerts.acknowledge"),
-        answers=alert.response.answer_map(),
+        answers=response.answer_map() if response is not None else {},
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData
@@ -135,3 +135,45 @@ def claim(statement: Any) -> int:
 
     result = db.session.execute(statement.execution_options(synchronize_session=False))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def job_lease(name: str, holder: str, seconds: int, now: datetime | None = None) -> bool:
+    """Take the named lease for ``seconds`` unless another holder has it; commits.
+
+    For periodic work that must not run twice at once in two scheduler processes
+    and that has no row of its own to claim (e.g. training a model). The lease
+    lapses by itself, so a crashed holder blocks nobody for long.
+    """
+    from sqlalchemy import or_, select, update
+    from sqlalchemy.exc import IntegrityError
+
+    from engage.core.models import JobLease
+    from engage.extensions import db
+
+    now = now or utcnow()
+    if db.session.scalar(select(JobLease.name).where(JobLease.name == name)) is None:
+        try:
+            with db.session.begin_nested():
+                db.session.add(JobLease(name=name))
+        except IntegrityError:
+            pass  # another process created it first: fine, now claim it like them
+    won = claim(
+        update(JobLease)
+        .where(JobLease.name == name,
+               or_(JobLease.lease_until.is_(None), JobLease.lease_until <= now))
+        .values(holder=holder, lease_until=now + timedelta(seconds=seconds))
+    )
+    db.session.commit()
+    return bool(won)
+
+
+def release_lease(name: str, holder: str) -> None:
+    """Give the lease back early (the work is done); commits."""
+    from sqlalchemy import update
+
+    from engage.core.models import JobLease
+    from engage.extensions import db
+
+    claim(update(JobLease).where(JobLease.name == name, JobLease.holder == holder)
+          .values(lease_until=None))
+    db.session.commit()

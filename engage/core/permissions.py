@@ -17,17 +17,22 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 ROLES = ("admin", "staff", "clinician", "council")
 
-#: What each role may do. Admins may do everything, including ``protocols.manage``.
+#: Triage of feedback: staff and clinicians both read, theme, route and answer comments.
+FEEDBACK = frozenset({"feedback.view", "feedback.triage", "feedback.create", "feedback.reply",
+                      "feedback.export"})
+
+#: What each role may do. Admins may do everything, including ``protocols.manage``,
+#: ``themes.manage``, ``teams.manage``, ``models.manage`` and ``safety.manage``.
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset({"*"}),
     "staff": frozenset(
         {"responses.view", "patients.view", "alerts.view", "invitations.create",
          "protocols.view", "enrolments.manage"}
-    ),
+    ) | FEEDBACK,
     "clinician": frozenset(
         {"responses.view", "patients.view", "alerts.view", "alerts.acknowledge",
          "invitations.create", "protocols.view", "enrolments.manage"}
-    ),
+    ) | FEEDBACK,
     "council": frozenset({"council.view"}),
     # Not a staff role: what an API key acts as (engage/api), never a user's role.
     "integrator": frozenset(

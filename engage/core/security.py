@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+import time
 
 from flask import Flask, Response, current_app, request
 
@@ -77,3 +78,27 @@ def link_form_token(token_hash: str) -> str:
 
 def check_link_form_token(token_hash: str, given: str | None) -> bool:
     return bool(given) and hmac.compare_digest(link_form_token(token_hash), given or "")
+
+
+def timed_form_token(purpose: str, value: int, now: float | None = None) -> str:
+    """An anti-forgery value for a public form that has no session: ``issued.tag``.
+
+    It proves the post comes from a page this site served for ``value`` (e.g. a
+    service), without a cookie, so a patient with cookies off can still send.
+    """
+    issued = int(now if now is not None else time.time())
+    key = current_app.config["SECRET_KEY"].encode()
+    tag = hmac.new(key, f"{purpose}:{value}:{issued}".encode(), hashlib.sha256).hexdigest()
+    return f"{issued}.{tag[:32]}"
+
+
+def check_timed_form_token(purpose: str, value: int, given: str | None, max_age: int,
+                           now: float | None = None) -> str:
+    """``ok``, ``expired`` (genuine but older than ``max_age`` seconds) or ``bad``."""
+    issued, _sep, _tag = (given or "").partition(".")
+    if not issued.isdigit() or len(issued) > 12:
+        return "bad"
+    if not hmac.compare_digest(timed_form_token(purpose, value, int(issued)), given or ""):
+        return "bad"
+    age = (now if now is not None else time.time()) - int(issued)
+    return "expired" if age > max_age or age < -300 else "ok"

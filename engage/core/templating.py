@@ -17,6 +17,11 @@ from engage.core.permissions import has_permission
 #: i18n: names of safety alert rules, shown to clinicians
 ALERT_LABELS = {
     "self-harm": _l("Possible risk of self-harm (PHQ-9 question 9)"),
+    "comment-self-harm": _l("A comment suggests possible self-harm or suicide"),
+    "comment-abuse": _l("A comment suggests possible abuse"),
+    "comment-neglect": _l("A comment suggests possible neglect"),
+    "comment-safeguarding": _l("A comment raises a safeguarding concern"),
+    "comment-danger": _l("A comment suggests someone may be in immediate danger"),
 }
 #: i18n: invitation statuses, shown to staff
 STATUS_LABELS = {

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from engage.core.db import utcnow
 from engage.extensions import db
+from engage.feedback.models import Reply
 from engage.patients.models import Patient
 from engage.survey.models import Invitation
 
@@ -36,9 +37,13 @@ class Message(db.Model):  # type: ignore[name-defined,misc]
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id", ondelete="CASCADE"))
-    #: ``invitation`` (first message for these invitations) or ``reminder``.
+    #: None for a reply to someone who is not a patient on record.
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patient.id", ondelete="CASCADE"))
+    #: ``invitation`` (first message for these invitations), ``reminder``, or ``reply``.
     kind: Mapped[str] = mapped_column(String(12))
+    #: For a reply: what to send and to whom.
+    reply_id: Mapped[int | None] = mapped_column(
+        ForeignKey("feedback_reply.id", ondelete="CASCADE"), index=True)
     #: ``email`` or ``sms``.
     channel: Mapped[str] = mapped_column(String(8))
     #: One of :data:`MESSAGE_STATUSES`.
@@ -55,6 +60,7 @@ class Message(db.Model):  # type: ignore[name-defined,misc]
     #: Why a message was cancelled (opt-out, completed, withdrawn, window closed).
     cancel_reason: Mapped[str | None] = mapped_column(String(32))
 
-    patient: Mapped[Patient] = relationship()
+    patient: Mapped[Patient | None] = relationship()
+    reply: Mapped[Reply | None] = relationship()
     invitations: Mapped[list[Invitation]] = relationship(secondary=message_invitation,
                                                          lazy="selectin")

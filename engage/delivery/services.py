@@ -44,6 +44,7 @@ from engage.delivery.channels import (
 )
 from engage.delivery.models import Message, message_invitation
 from engage.extensions import db
+from engage.feedback.models import Reply
 from engage.patients.models import Patient
 from engage.scheduling.models import Enrolment, Timepoint
 from engage.scheduling.timing import Offset, QuietHours, zone
@@ -271,16 +272,22 @@ def _send_one(message_id: int, worker: str, now: datetime, report: PassReport) -
     message = db.session.scalar(
         select(Message).options(
             selectinload(Message.invitations).selectinload(Invitation.enrolment),
-            selectinload(Message.patient))
+            selectinload(Message.patient), selectinload(Message.reply))
         .where(Message.id == message_id, Message.status == "sending",
                Message.claimed_by == worker)
     )
     if message is None:
         return
     patient = message.patient
+    reply = message.reply
     invitations = [i for i in message.invitations if _still_wanted(i, now)]
     reason = None
-    if patient.opted_out_at is not None:
+    if reply is not None:
+        # A reply answers someone who asked to be contacted about their comment; an
+        # opt-out from questionnaires does not stop it (docs/scheduling.md).
+        if reply.status == "cancelled":
+            reason = "withdrawn"
+    elif patient is None or patient.opted_out_at is not None:
         reason = "opted-out"
     elif not invitations:
         reason = "nothing-left"
@@ -289,14 +296,15 @@ def _send_one(message_id: int, worker: str, now: datetime, report: PassReport) -
         db.session.commit()
         report.cancelled += 1
         return
-    allowed = quiet_hours_for(patient).next_allowed(now, zone(patient.timezone))
+    tz, quiet = recipient_clock(message)
+    allowed = quiet.next_allowed(now, tz)
     if allowed > now:
         message.status, message.next_attempt_at, message.lease_until = "pending", allowed, None
         db.session.commit()
         report.deferred += 1
         return
     # The links must exist before the message that carries them leaves.
-    payload = render(message, invitations)
+    payload = render_reply(reply) if reply is not None else render(message, invitations)
     channel = message.channel  # read now: after the commit it would open a new transaction
     db.session.commit()
     # No database access from here until the send is over: on SQLite a transaction holds
@@ -316,10 +324,20 @@ def _send_one(message_id: int, worker: str, now: datetime, report: PassReport) -
         invitation.status = "sent" if message.kind == "invitation" else "reminded"
         invitation.last_sent_at = now
         invitation.last_error = None
-    record("send", "message", message.id, patient_id=patient.id, actor="job",
+    if reply is not None:
+        reply.status, reply.sent_at, reply.last_error = "sent", now, None
+    record("send", "message", message.id, patient_id=message.patient_id, actor="job",
            channel=message.channel, kind=message.kind)
     db.session.commit()
     report.sent += 1
+
+
+def recipient_clock(message: Message) -> tuple[Any, QuietHours]:
+    """The recipient's time zone and quiet hours: the patient's, or the site's defaults."""
+    cfg = current_app.config
+    if message.patient is not None:
+        return zone(message.patient.timezone), quiet_hours_for(message.patient)
+    return zone(cfg["DEFAULT_TIMEZONE"]), QuietHours.parse(cfg["QUIET_HOURS"])
 
 
 def _still_wanted(invitation: Invitation, now: datetime) -> bool:
@@ -342,15 +360,18 @@ def _failed(message: Message, invitations: list[Invitation], exc: Exception, now
             invitation.last_error = message.last_error
             if message.kind == "invitation":
                 invitation.status = "failed"
+        if message.reply is not None:
+            message.reply.status = "failed"
     else:
         backoff = timedelta(seconds=cfg["DELIVERY_RETRY_SECONDS"] * 2 ** (message.attempts - 1))
-        patient = message.patient
-        message.next_attempt_at = quiet_hours_for(patient).next_allowed(
-            now + backoff, zone(patient.timezone))
+        tz, quiet = recipient_clock(message)
+        message.next_attempt_at = quiet.next_allowed(now + backoff, tz)
         message.status = "pending"
         report.retried += 1
         for invitation in invitations:
             invitation.last_error = message.last_error
+    if message.reply is not None:
+        message.reply.last_error = message.last_error
     db.session.commit()
     current_app.logger.warning("message %s: %s (attempt %s%s)", message.id, exc,
                                message.attempts, ", giving up" if final else "")
@@ -371,6 +392,7 @@ def render(message: Message, invitations: list[Invitation]) -> Any:
     import surveys
 
     patient = message.patient
+    assert patient is not None  # invitations are always a patient's
     base = current_app.config["BASE_URL"]
     language = invitations[0].language or patient.language
     tz = zone(patient.timezone)
@@ -401,6 +423,38 @@ def render(message: Message, invitations: list[Invitation]) -> Any:
                      "Content-Language": language},
         )
         return email
+
+
+def render_reply(reply: Reply) -> Any:
+    """A reply to a comment: the text staff wrote, in the person's language."""
+    from engage.feedback.models import FeedbackItem
+
+    item = db.session.get(FeedbackItem, reply.item_id)
+    service = item.service.name if item is not None else ""
+    with force_locale(reply.language):
+        if reply.channel == "sms":
+            return Sms(to=reply.to_address, body=reply.body)
+        subject = reply.subject or _("A reply from %(service)s about your feedback",
+                                     service=service)
+        context = {"body": reply.body, "service": service, "language": reply.language}
+        return mail.build_message(
+            reply.to_address, subject,
+            render_template("feedback/reply_email.txt", **context),
+            html=render_template("feedback/reply_email.html", **context),
+            headers={"Content-Language": reply.language},
+        )
+
+
+def queue_reply(reply: Reply, item: Any, now: datetime | None = None) -> Message:
+    """Put a reply in the outbox; the dispatcher sends it once, outside quiet hours."""
+    now = now or utcnow()
+    message = Message(patient_id=item.patient_id, kind="reply", channel=reply.channel,
+                      reply_id=reply.id, created_at=now, next_attempt_at=now)
+    db.session.add(message)
+    db.session.flush()
+    tz, quiet = recipient_clock(message)
+    message.next_attempt_at = quiet.next_allowed(now, tz)
+    return message
 
 
 def sms_body(items: list[dict[str, Any]], service: str, unsubscribe: str,
@@ -466,7 +520,9 @@ def cancel_pending_messages(invitation_ids: Any, reason: str,
         select(message_invitation.c.message_id)
         .where(message_invitation.c.invitation_id.in_(invitation_ids)))
     if patient_id is not None:
-        condition = or_(condition, Message.patient_id == patient_id)
+        # Not replies: those answer a comment whose writer asked to be contacted.
+        condition = or_(condition, and_(Message.patient_id == patient_id,
+                                        Message.reply_id.is_(None)))
     return claim(update(Message).where(condition, Message.status == "pending")
                  .values(status="cancelled", cancel_reason=reason))
 

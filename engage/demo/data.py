@@ -44,11 +44,22 @@ COMMENTS = {
         "My therapist really understood what I was going through.",
         "The letters kept arriving after the appointment date.",
         "Everyone treated my mum with dignity. Thank you.",
+        "The physio was brilliant and my knee is so much better.",
+        "Waiting room was packed and there was nowhere to sit.",
+        "Dr Okafor took time to explain my scan results.",
+        "I was sent home without my medication and had to come back.",
+        "Could not hear my name being called over the noise.",
+        "The transport booked to bring me home never arrived.",
+        "Very efficient, in and out in twenty minutes.",
+        "Staff seemed rushed and did not introduce themselves.",
+        "The cafe was closed and there was no water available.",
+        "Nothing, everything was fine.",
     ],
     "es": [
         "La enfermera me escuchó y me explicó todo muy bien.",
         "Esperé más de una hora sin que nadie me dijera nada.",
         "Me gustaría recibir la información en español.",
+        "El médico fue muy amable conmigo y con mi hija.",
     ],
     "ar": [
         "كان الطاقم لطيفاً جداً وشرح لي كل شيء.",
@@ -56,6 +67,35 @@ COMMENTS = {
         "أتمنى أن تكون المعلومات متوفرة باللغة العربية.",
     ],
 }
+#: Comments left on the public feedback pages: (language, text, contact email or None).
+PUBLIC_COMMENTS = (
+    ("en", "My dad was left in A&E for six hours without food or a drink.", "jo@example.org"),
+    ("en", "The team at the clinic are wonderful, thank you for everything.", None),
+    ("en", "Please put more signs up, I got lost trying to find the fracture clinic.", None),
+    ("en", "The booking line rings out every time I call.", "sam.k@example.org"),
+    ("es", "El personal fue muy atento, pero el aparcamiento es carísimo.", None),
+    ("ar", "الممرضات كن لطيفات جداً مع والدتي.", None),
+    ("en", "Nurse Priya on the ward made my week. Please tell her.", None),
+)
+#: Taken by phone or on paper: (how, text).
+STAFF_COMMENTS = (
+    ("phone", "Caller unhappy that her appointment was cancelled twice by text with no reason."),
+    ("paper", "Card left at reception: the toilets on level 2 were dirty all week."),
+    ("phone", "Husband says nobody explained the new tablets before discharge."),
+)
+#: Improvement teams the demo ships, the demo logins in them, and the themes they own.
+TEAMS = (
+    ("access-and-waiting", "Access and waiting", "staff@engage.demo",
+     ("Timeliness of care", "Appointment arrangements", "Contacting services",
+      "Appointment method")),
+    ("communication", "Communication and involvement", "clinician@engage.demo",
+     ("Staff listening, understanding & involving patients",
+      "Information directly from staff during care", "Information provision & guidance",
+      "Being kept informed, clarity & consistency of information", "Discharge")),
+    ("environment", "Environment and facilities", "admin@engage.demo",
+     ("Cleanliness, tidiness & infection control", "Environment & Facilities", "Parking",
+      "Food & drink provision & facilities", "Transport to/ from services", "Service location")),
+)
 
 
 def is_loaded() -> bool:
@@ -91,10 +131,56 @@ def load(seed: int = 7, now: datetime | None = None) -> None:
             for instrument_id in instruments:
                 _answer(patient, service, instrument_id, level, when, rng, language, proxy,
                         risky)
+    _feedback(mental, ortho, now, rng)
     g.pop("_after_commit", None)  # historical alerts: no emails
     _settle_old_alerts(now)
     _protocols(mental, ortho, now, rng)
     db.session.commit()
+
+
+def _feedback(mental: Service, ortho: Service, now: datetime, rng: random.Random) -> None:
+    """Teams with routing rules, comments from every source, and a triage history.
+
+    Survey comments were taken in as each response was sent. Staff have confirmed
+    the themes of most comments older than a week, and closed most of the oldest.
+    """
+    from engage.accounts.models import User
+    from engage.feedback.models import FeedbackItem, RoutingRule, Theme
+    from engage.feedback.services import Contact, confirm_themes, intake, send_reply, set_status
+    from engage.feedback.themes import ensure_default_themes
+    from engage.teams.services import save_team
+
+    ensure_default_themes()
+    users = {u.email: u for u in db.session.scalars(select(User))}
+    themes = {t.key: t for t in db.session.scalars(select(Theme))}
+    for slug, name, member, owned in TEAMS:
+        team = save_team(None, slug=slug, name=name, members=[users[member]])
+        for key in owned:
+            db.session.add(RoutingRule(theme_id=themes[key].id, team_id=team.id))
+    db.session.flush()
+    for n, (language, text, email) in enumerate(PUBLIC_COMMENTS):
+        intake(service=ortho if n % 3 else mental, text=text, source="web", language=language,
+               received_at=now - timedelta(days=rng.randint(0, 20), hours=rng.randint(0, 9)),
+               contact=Contact(email=email, consent=bool(email)), notify=False, now=now)
+    staff = users["staff@engage.demo"]
+    for how, text in STAFF_COMMENTS:
+        intake(service=ortho, text=text, source="staff", received_via=how,
+               received_at=now - timedelta(days=rng.randint(1, 12)), created_by=staff,
+               notify=False, now=now)
+    triager = users["clinician@engage.demo"]
+    items = db.session.scalars(select(FeedbackItem).order_by(FeedbackItem.received_at)).all()
+    for item in items:
+        age = now - item.received_at
+        if item.urgency == "urgent" or age < timedelta(days=7) or rng.random() < 0.2:
+            continue
+        confirm_themes(item, triager)
+        if age > timedelta(days=60) and rng.random() < 0.8:
+            set_status(item, "closed", triager, "Shared with the team at the monthly review.")
+    with_contact = next(i for i in items if i.has_contact and i.status != "closed")
+    send_reply(with_contact, triager, channel="email",
+               body="Thank you for telling us. We are looking into what happened and will "
+                    "call you this week.")
+    db.session.flush()
 
 
 def _protocols(mental: Service, ortho: Service, now: datetime, rng: random.Random) -> None:
@@ -138,7 +224,9 @@ def _settle_old_alerts(now: datetime) -> None:
     from engage.alerts.models import Alert
 
     clinician = db.session.scalar(select(User).where(User.role == "clinician"))
-    alerts = db.session.scalars(select(Alert).order_by(Alert.created_at)).all()
+    # Questionnaire alerts; an urgent comment's alert stays open beside the newest of them.
+    alerts = db.session.scalars(select(Alert).where(Alert.feedback_item_id.is_(None))
+                                .order_by(Alert.created_at)).all()
     for alert in alerts:
         alert.notified_at = alert.created_at
         alert.notify_count = 1

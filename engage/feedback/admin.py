@@ -159,7 +159,6 @@ def themes() -> ResponseReturnValue:
         except ThemeError as exc:
             errors[_theme_error_field(exc, values)] = str(exc)
         else:
-            record("create", "theme", theme.id, name=theme.name, category=theme.category)
             flash(_("Theme “%(name)s” added.", name=theme.name))
             return redirect(url_for(".themes") + f"#theme-{theme.id}")
     grouped: dict[str, list[Theme]] = {c: [] for c in categories()}
@@ -209,7 +208,6 @@ def theme(theme_id: int) -> ResponseReturnValue:
                    description=values["description"])
     except ThemeError as exc:
         return _render_theme(found, values, {_theme_error_field(exc, values): str(exc)})
-    record("update", "theme", found.id, name=found.name, category=found.category)
     flash(_("Theme saved."))
     return redirect(url_for(".theme", theme_id=found.id))
 
@@ -234,7 +232,6 @@ def merge(theme_id: int) -> ResponseReturnValue:
         merge_theme(source, target, current_user)
     except ThemeError as exc:
         return _render_theme(source, errors={"target": str(exc)})
-    record("merge", "theme", source.id, into=target.id, items=carrying)
     flash(ngettext("“%(source)s” was merged into “%(target)s”: %(num)s comment moved.",
                    "“%(source)s” was merged into “%(target)s”: %(num)s comments moved.",
                    carrying, source=theme_label(source), target=theme_label(target)))
@@ -250,7 +247,6 @@ def retire(theme_id: int) -> ResponseReturnValue:
         retire_theme(found, current_user)
     except ThemeError as exc:
         return _render_theme(found, errors={"status": str(exc)})
-    record("retire", "theme", found.id)
     flash(_("Theme retired: it is no longer suggested or offered."))
     return redirect(url_for(".theme", theme_id=found.id))
 
@@ -264,7 +260,6 @@ def restore(theme_id: int) -> ResponseReturnValue:
         restore_theme(found, current_user)
     except ThemeError as exc:
         return _render_theme(found, errors={"status": str(exc)})
-    record("restore", "theme", found.id)
     flash(_("Theme restored."))
     return redirect(url_for(".theme", theme_id=found.id))
 
@@ -441,7 +436,12 @@ def shipped_model() -> ResponseReturnValue:
 @require("models.manage")
 def train_model() -> ResponseReturnValue:
     _check_csrf()
-    candidate = learning.retrain(current_user)
+    try:
+        candidate = learning.train_now(current_user)
+    except learning.TrainingBusy:
+        flash(_("A model is being trained right now (by the scheduler or another admin). "
+                "Try again in a few minutes."))
+        return redirect(url_for(".model"))
     flash(_("Candidate %(version)s trained. Compare its figures before switching it on.",
             version=candidate.version))
     return redirect(url_for(".model") + f"#model-{candidate.id}")
@@ -730,15 +730,6 @@ def reply_templates() -> str:
                            form=ActionForm(), language_names=LANGUAGE_NAMES)
 
 
-def _reply_error_field(values: dict[str, str]) -> str:
-    """The field ``save_template``'s error is about (it checks them in this order)."""
-    if not values["name"].strip():
-        return "name"
-    if values["language"] not in _languages_offered():
-        return "language"
-    return "body"
-
-
 def _edit_reply(template: ReplyTemplate | None) -> ResponseReturnValue:
     if template is None:
         wanted = request.args.get("language", "")
@@ -757,8 +748,8 @@ def _edit_reply(template: ReplyTemplate | None) -> ResponseReturnValue:
                 template, current_user, name=values["name"], language=values["language"],
                 subject=values["subject"], body=values["body"],
                 active=values["active"] == "1", languages=_languages_offered())
-        except ValueError as exc:
-            errors[_reply_error_field(values)] = str(exc)
+        except replies.TemplateError as exc:
+            errors[exc.field] = str(exc)
         else:
             flash(_("Template “%(name)s” saved.", name=saved.name))
             return redirect(url_for(".reply_templates") + f"#template-{saved.id}")

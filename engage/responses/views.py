@@ -47,7 +47,8 @@ def service_responses(slug: str) -> str:
         select(Alert.response_id).where(Alert.response_id.in_([r.id for r in rows]))
     ).all())
     record_views("response_list", [r.patient_id for r in rows] +
-                 [a.patient_id for a in open_alerts], service=service.slug)
+                 [a.patient_id for a in open_alerts if a.patient_id is not None],
+                 service=service.slug)
     return render_template(
         "responses/list.html", service=service, responses=rows, open_alerts=open_alerts,
         alerted=alerted, page=page, pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1),

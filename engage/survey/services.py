@@ -213,7 +213,22 @@ def submit(response: Response, now: datetime | None = None) -> SubmitResult:
     record("create", "response", response.id, patient_id=response.patient_id,
            actor="patient-link", instrument=response.instrument_id)
     raise_alerts(response, score.alerts, now=now)
+    _take_in_comments(response)
     return SubmitResult(response, score, first=True)
+
+
+def _take_in_comments(response: Response) -> None:
+    """Free-text answers become feedback items. A failure here must not lose the patient's
+    submit: it is logged, and the ``feedback.intake`` job takes the comments in later."""
+    from flask import current_app
+
+    from engage.feedback.services import intake_response
+
+    try:
+        with db.session.begin_nested():
+            intake_response(response)
+    except Exception:
+        current_app.logger.exception("feedback intake failed for response %s", response.id)
 
 
 def _number(value: float | int | None) -> float | None:

@@ -1,0 +1,146 @@
+"""What the text tells us: themes, sentiment, urgency and personal details, for one comment.
+
+The theme model and the safety rules in force live in the database (the newest
+saved rule set; the active trained model) and fall back to the ones shipped with
+Engage. Each process keeps the parsed versions in memory and asks the database
+only which version is current, so a model switched on by an admin reaches every
+web worker at its next comment.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from engage.extensions import db
+from engage.feedback.text.model import Prediction, ThemeModel, default_model
+from engage.feedback.text.pii import PiiSpan, find_pii, redact
+from engage.feedback.text.safety import SafetyResult, SafetyRules, default_rules
+
+_lock = threading.Lock()
+#: Parsed once per process, keyed by what identifies the stored row's content (an id alone
+#: can come back for other content after a rollback on SQLite).
+_models: dict[tuple[int, str], ThemeModel] = {}
+_rules: dict[tuple[int, Any], SafetyRules] = {}
+
+
+@dataclass(frozen=True)
+class Analysis:
+    prediction: Prediction
+    model_version: str
+    safety: SafetyResult
+    rules_version: str
+    pii: list[PiiSpan] = field(default_factory=list)
+    redacted: str = ""
+
+    def as_json(self, text: str) -> dict[str, Any]:
+        """The ``engage feedback classify`` contract."""
+        return {
+            "themes": [{"theme": name, "confidence": round(score, 4)}
+                       for name, score in self.prediction.themes],
+            "sentiment": self.prediction.sentiment_label,
+            "sentiment_score": self.prediction.sentiment,
+            "sentiment_confidence": round(self.prediction.sentiment_confidence, 4),
+            "urgent": self.safety.urgent,
+            "urgent_reason": self.safety.reason,
+            "urgent_category": self.safety.category,
+            "urgent_matches": [{"rule": m.rule, "phrase": m.phrase, "text": m.text,
+                                "start": m.start, "end": m.end}
+                               for m in self.safety.matches],
+            "pii": [{"kind": s.kind, "text": s.text, "start": s.start, "end": s.end}
+                    for s in self.pii],
+            "redacted": self.redacted,
+            "model_version": self.model_version,
+            "rules_version": self.rules_version,
+        }
+
+
+def _database_ready() -> bool:
+    """False when the tables do not exist yet (``engage feedback classify`` before
+    ``engage db upgrade``): the shipped model and rules still answer."""
+    try:
+        with db.session.begin_nested():
+            db.session.execute(select(1).select_from(db.metadata.tables["theme_model"]).limit(1))
+        return True
+    except (OperationalError, ProgrammingError):
+        return False
+
+
+def active_model() -> tuple[ThemeModel, int | None]:
+    """The model in force and its database id (None: the shipped default)."""
+    from engage.feedback.models import ThemeModelRecord
+
+    if not _database_ready():
+        return default_model(), None
+    row = db.session.execute(
+        select(ThemeModelRecord.id, ThemeModelRecord.version)
+        .where(ThemeModelRecord.status == "active").limit(1)).first()
+    if row is None:
+        return default_model(), None
+    key = (row.id, row.version)
+    with _lock:
+        model = _models.get(key)
+    if model is None:
+        record = db.session.get(ThemeModelRecord, row.id)
+        assert record is not None
+        model = ThemeModel.from_parts(record.manifest, record.arrays)
+        with _lock:
+            _models.clear()  # one trained model in memory at a time
+            _models[key] = model
+    return model, row.id
+
+
+def active_rules() -> tuple[SafetyRules, int | None]:
+    """The newest saved safety rules and their id (None: the shipped file)."""
+    from engage.feedback.models import SafetyRuleSet
+
+    if not _database_ready():
+        return default_rules(), None
+    row = db.session.execute(
+        select(SafetyRuleSet.id, SafetyRuleSet.created_at)
+        .order_by(SafetyRuleSet.id.desc()).limit(1)).first()
+    if row is None:
+        return default_rules(), None
+    key = (row.id, row.created_at)
+    with _lock:
+        rules = _rules.get(key)
+    if rules is None:
+        record = db.session.get(SafetyRuleSet, row.id)
+        assert record is not None
+        rules = SafetyRules.from_dict(record.rules)
+        with _lock:
+            _rules.clear()
+            _rules[key] = rules
+    return rules, row.id
+
+
+def known_names() -> list[str]:
+    """Staff names, for the PII finder: comments often name the nurse or doctor."""
+    from engage.accounts.models import User
+
+    if not _database_ready():
+        return []
+    names: list[str] = []
+    for full in db.session.scalars(select(User.name).where(User.name != "")):
+        names.extend(part for part in full.split() if len(part) > 1)
+    return names
+
+
+def analyse(text: str, question: str | None = None, language: str | None = None, *,
+            extra_names: list[str] | tuple[str, ...] = ()) -> Analysis:
+    """Themes, sentiment, urgency and PII of one comment, with the model and rules in force."""
+    model, _model_id = active_model()
+    rules, rules_id = active_rules()
+    prediction = model.predict([text], [question])[0]
+    safety = rules.check(text, language)
+    names = [*known_names(), *extra_names]
+    spans = find_pii(text, language, extra_names=names)
+    return Analysis(
+        prediction=prediction, model_version=model.version, safety=safety,
+        rules_version=rules.version if rules_id is None else f"{rules.version}#{rules_id}",
+        pii=spans, redacted=redact(text, spans),
+    )

@@ -1,0 +1,69 @@
+"""Forms of the staff feedback pages. They carry input and CSRF; the services say what is wrong."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+
+
+class ActionForm(FlaskForm):
+    """Only the CSRF token: for buttons whose meaning is in the button itself."""
+
+
+class StaffEntryForm(FlaskForm):
+    service = SelectField(_l("Service"), coerce=int)
+    received_via = SelectField(_l("How it reached us"))
+    received_on = StringField(_l("Date received"),
+                              description=_l("For example 2026-11-30. Leave empty for today."))
+    respondent = SelectField(_l("Who gave it"))
+    question = StringField(_l("Question they answered (if any)"),
+                           description=_l("For example: What could we do better?"))
+    text = TextAreaField(_l("The comment, in their words"))
+    language = SelectField(_l("Language of the comment"))
+    patient_ref = StringField(_l("Patient reference (MRN), if known"))
+    contact_name = StringField(_l("Name"))
+    contact_email = StringField(_l("Email"))
+    contact_phone = StringField(_l("Phone"))
+    consent = BooleanField(_l("They agreed that we contact them about this comment"))
+
+
+class ThemesForm(FlaskForm):
+    themes = SelectMultipleField(_l("Themes"), coerce=int, validate_choice=False)
+    sentiment = SelectField(_l("Sentiment"), coerce=int, validate_choice=False)
+    back = HiddenField()
+
+
+class StatusForm(FlaskForm):
+    status = SelectField(_l("Status"), validate_choice=False)
+    note = StringField(_l("Note (optional)"))
+
+
+class AssignForm(FlaskForm):
+    assignee = SelectField(_l("Assigned to"), coerce=int, validate_choice=False)
+
+
+class RouteForm(FlaskForm):
+    team = SelectField(_l("Team"), coerce=int, validate_choice=False)
+
+
+class UrgencyForm(FlaskForm):
+    urgency = SelectField(_l("Urgency"), validate_choice=False)
+
+
+class NoteForm(FlaskForm):
+    note = TextAreaField(_l("Note"))
+
+
+class ReplyForm(FlaskForm):
+    template = SelectField(_l("Start from a template"), validate_choice=False)
+    channel = SelectField(_l("Send by"), validate_choice=False)
+    subject = StringField(_l("Subject"))
+    body = TextAreaField(_l("Reply"))

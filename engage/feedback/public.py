@@ -1,0 +1,158 @@
+"""The public "Tell us about your care" page of a service: anonymous, no account, no JavaScript.
+
+Like the survey pages it carries its own anti-forgery value instead of a session
+CSRF token (cookies off must still work), keeps everything typed when something
+needs fixing or the page was left open too long, and a second press of "Send"
+finds the comment already taken.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, g, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import refresh
+from sqlalchemy import select
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from engage.core.i18n import supported
+from engage.core.permissions import public
+from engage.core.security import (
+    check_timed_form_token,
+    read_signed_id,
+    signed_id,
+    timed_form_token,
+)
+from engage.extensions import csrf, db
+from engage.feedback import services
+from engage.feedback.models import RESPONDENTS, FeedbackItem
+from engage.org.models import Service
+
+bp = Blueprint("tell_us", __name__, url_prefix="/tell-us/<slug>")
+csrf.exempt(bp)
+
+PURPOSE = "tell-us"
+#: A form left open longer than this is shown again (with what was typed) to send again.
+TOKEN_AGE = 24 * 3600
+MAX_TEXT = services.MAX_TEXT
+
+
+@bp.url_value_preprocessor
+def load_service(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    slug = (values or {}).pop("slug", "")
+    g.locale = _choose_language()
+    refresh()
+    service = db.session.scalar(select(Service).where(Service.slug == slug))
+    if service is None:
+        abort(make_response(render_template("tell_us/unknown.html"), 404))
+    g.service = service
+
+
+@bp.url_defaults
+def add_slug(endpoint: str, values: dict[str, Any]) -> None:
+    if "slug" not in values and "service" in g:
+        values["slug"] = g.service.slug
+
+
+def _choose_language() -> str:
+    from flask import current_app
+
+    chosen = supported(request.args.get("lang")) or supported(request.form.get("lang"))
+    if chosen:
+        return chosen
+    best = request.accept_languages.best_match(current_app.config["LANGUAGES"])
+    return best or current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def respondent_labels() -> dict[str, str]:
+    return {"patient": _("I am the patient"), "family": _("I am a family member"),
+            "carer": _("I am a carer"), "other": _("Someone else")}
+
+
+def _render(values: dict[str, str], errors: dict[str, str], notice: str | None = None,
+            status: int = 200) -> tuple[str, int]:
+    service: Service = g.service
+    return render_template(
+        "tell_us/form.html", values=values, errors=errors, notice=notice,
+        form_token=timed_form_token(PURPOSE, service.id),
+        nonce=values.get("nonce") or services.new_form_nonce(),
+        respondents=respondent_labels(), max_text=MAX_TEXT, lang=g.locale,
+        org_name=service.name,
+    ), status
+
+
+@bp.route("", methods=["GET", "POST"])
+@public
+def form() -> tuple[str, int] | WerkzeugResponse:
+    service: Service = g.service
+    if request.method == "GET":
+        return _render({}, {})
+    values = {key: (request.form.get(key) or "").strip() for key in (
+        "text", "respondent", "name", "email", "phone", "nonce")}
+    values["consent"] = "1" if request.form.get("consent") == "1" else ""
+    if request.form.get("website"):
+        # The hidden field only robots fill in: look as if it worked, keep nothing.
+        return redirect(url_for("tell_us.thanks", ref="0", lang=g.locale), code=303)
+    state = check_timed_form_token(PURPOSE, service.id, request.form.get("form_token"),
+                                   TOKEN_AGE)
+    if state == "bad":
+        abort(400)
+    existing = services.find_by_nonce(values["nonce"])
+    if existing is not None and existing.service_id == service.id:
+        return _thanks_redirect(existing)  # a second press of Send
+    if state == "expired":
+        return _render(values, {}, notice=_(
+            "This page was open for a long time, so please check your comment and press "
+            "Send again. Nothing you typed has been lost."))
+    errors = _check(values)
+    if errors:
+        return _render(values, errors, status=400)
+    item = services.intake(
+        service=service, text=values["text"], source="web", language=g.locale,
+        respondent=values["respondent"] or None,
+        contact=services.Contact(name=values["name"] or None, email=values["email"] or None,
+                                 phone=values["phone"] or None,
+                                 consent=values["consent"] == "1"),
+        form_nonce=values["nonce"] or None,
+    )
+    return _thanks_redirect(item)
+
+
+def _check(values: dict[str, str]) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    text = values["text"]
+    if not text:
+        errors["text"] = _("Please tell us about your care.")
+    elif len(text) > MAX_TEXT:
+        errors["text"] = _("Please shorten your comment to %(max)s characters or fewer "
+                           "(it is %(length)s now).", max=MAX_TEXT, length=len(text))
+    if values["respondent"] and values["respondent"] not in RESPONDENTS:
+        values["respondent"] = ""
+    contact = services.Contact(name=values["name"], email=values["email"],
+                               phone=values["phone"], consent=values["consent"] == "1")
+    for field, message in services.check_contact(contact).items():
+        errors[field] = message
+    if (values["email"] or values["phone"]) and not contact.consent and "email" not in errors:
+        errors["consent"] = _("Tick the box if you would like us to contact you, or leave "
+                              "your email and phone number empty.")
+    if len(values["name"]) > 200:
+        errors["name"] = _("Please shorten your name to 200 characters or fewer.")
+    return errors
+
+
+def _thanks_redirect(item: FeedbackItem) -> WerkzeugResponse:
+    return redirect(url_for("tell_us.thanks", ref=signed_id(PURPOSE, item.id), lang=g.locale),
+                    code=303)
+
+
+@bp.route("/thanks/<ref>")
+@public
+def thanks(ref: str) -> str:
+    item_id = read_signed_id(PURPOSE, ref)
+    item = db.session.get(FeedbackItem, item_id) if item_id else None
+    if item is not None and item.service_id != g.service.id:
+        item = None
+    return render_template(
+        "tell_us/thanks.html", urgent=bool(item and item.urgency == "urgent"),
+        contact=bool(item and item.has_contact), lang=g.locale, org_name=g.service.name)

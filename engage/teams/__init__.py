@@ -1,0 +1,1 @@
+"""Improvement teams: the people who own themes of feedback and change care from them."""
