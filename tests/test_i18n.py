@@ -84,3 +84,19 @@ def test_no_fstring_inside_gettext():
             if re.search(r"\b_l?\(\s*f[\"']", line):
                 offenders.append(f"{path}:{number}")
     assert offenders == []
+
+
+def test_the_template_has_every_message_the_code_uses(tmp_path):
+    """A string added to the code or templates but never extracted would stay English
+    in every language without any other test noticing."""
+    from babel.messages.frontend import CommandLineInterface
+
+    out = tmp_path / "fresh.pot"
+    CommandLineInterface().run([
+        "pybabel", "-q", "extract", "-F", str(ROOT / "pyproject.toml"), "-k", "_l",
+        "-k", "lazy_gettext", "-o", str(out), str(ROOT)])
+    with out.open("rb") as fh:
+        fresh = {m.id if isinstance(m.id, str) else m.id[0] for m in read_po(fh) if m.id}
+    with open(ROOT / "translations" / "messages.pot", "rb") as fh:
+        kept = {m.id if isinstance(m.id, str) else m.id[0] for m in read_po(fh) if m.id}
+    assert fresh <= kept, f"run the extraction in docs/i18n.md: {sorted(fresh - kept)[:5]}"
