@@ -104,8 +104,18 @@ def test_demo_loads_once_and_prints_logins_and_a_link(tmp_path):
         span = one("SELECT julianday(max(submitted_at)) - julianday(min(submitted_at)) "
                    "FROM response")
         assert span >= 150
-        assert one("SELECT count(*) FROM alert") == 3
-        assert one("SELECT count(*) FROM alert WHERE acknowledged_at IS NULL") == 1
+        questionnaire = "FROM alert WHERE feedback_item_id IS NULL"
+        assert one(f"SELECT count(*) {questionnaire}") == 3
+        assert one(f"SELECT count(*) {questionnaire} AND acknowledged_at IS NULL") == 1
+        # An urgent comment on the public page, open for the clinician to try.
+        assert one("SELECT count(*) FROM alert WHERE feedback_item_id IS NOT NULL "
+                   "AND acknowledged_at IS NULL") == 1
+        assert {r[0] for r in conn.exec_driver_sql(
+            "SELECT DISTINCT source FROM feedback_item")} == {"survey", "web", "staff"}
+        assert one("SELECT count(*) FROM improvement_team") == 3
+        assert one("SELECT count(*) FROM feedback_route") > 10
+        assert one("SELECT count(*) FROM feedback_item WHERE status = 'new'") > 0
+        assert one("SELECT count(*) FROM message WHERE kind = 'reply'") == 1
         responses = one("SELECT count(*) FROM response")
     engine.dispose()
 

@@ -171,12 +171,13 @@ def _feedback(mental: Service, ortho: Service, now: datetime, rng: random.Random
     items = db.session.scalars(select(FeedbackItem).order_by(FeedbackItem.received_at)).all()
     for item in items:
         age = now - item.received_at
-        if item.urgency == "urgent" or age < timedelta(days=7) or rng.random() < 0.2:
-            continue
+        if item.urgency == "urgent" or age < timedelta(days=4) or rng.random() < 0.15:
+            continue  # the newest and the urgent wait for the triager trying the demo
         confirm_themes(item, triager)
-        if age > timedelta(days=60) and rng.random() < 0.8:
+        if age > timedelta(days=21) and rng.random() < 0.9:
             set_status(item, "closed", triager, "Shared with the team at the monthly review.")
-    with_contact = next(i for i in items if i.has_contact and i.status != "closed")
+    with_contact = next(i for i in items if i.has_contact and i.urgency != "urgent"
+                        and i.status != "closed")
     send_reply(with_contact, triager, channel="email",
                body="Thank you for telling us. We are looking into what happened and will "
                     "call you this week.")

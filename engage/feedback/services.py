@@ -144,7 +144,7 @@ def intake(
     db.session.add(item)
     db.session.flush()
     _suggest_themes(item, analysis)
-    _event(item, "received", created_by, to_status="new", source=source,
+    _event(item, "received", created_by, to_status="new", source=source, at=now,
            urgency=urgency, **({"rule": analysis.safety.reason} if analysis.safety.urgent
                                else {}))
     record("create", "feedback_item", item.id, patient_id=item.patient_id,
@@ -248,9 +248,10 @@ def find_by_nonce(nonce: str) -> FeedbackItem | None:
 
 def _event(item: FeedbackItem, action: str, user: Any = None, *,
            from_status: str | None = None, to_status: str | None = None,
-           **detail: Any) -> FeedbackEvent:
+           at: datetime | None = None, **detail: Any) -> FeedbackEvent:
     event = FeedbackEvent(item_id=item.id, action=action, user_id=getattr(user, "id", None),
-                          from_status=from_status, to_status=to_status, detail=detail)
+                          from_status=from_status, to_status=to_status, detail=detail,
+                          at=at or utcnow())
     db.session.add(event)
     return event
 
