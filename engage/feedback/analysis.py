@@ -10,6 +10,7 @@ web worker at its next comment.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,15 +60,26 @@ class Analysis:
         }
 
 
+_ready: set[str] = set()
+#: Staff names change rarely; read them again after this many seconds.
+NAMES_TTL = 60.0
+_names: dict[str, tuple[float, list[str]]] = {}
+
+
 def _database_ready() -> bool:
     """False when the tables do not exist yet (``engage feedback classify`` before
-    ``engage db upgrade``): the shipped model and rules still answer."""
+    ``engage db upgrade``): the shipped model and rules still answer. Asked once per
+    database and process: tables do not go away."""
+    url = str(db.engine.url)
+    if url in _ready:
+        return True
     try:
         with db.session.begin_nested():
             db.session.execute(select(1).select_from(db.metadata.tables["theme_model"]).limit(1))
-        return True
     except (OperationalError, ProgrammingError):
         return False
+    _ready.add(url)
+    return True
 
 
 def active_model() -> tuple[ThemeModel, int | None]:
@@ -124,9 +136,15 @@ def known_names() -> list[str]:
 
     if not _database_ready():
         return []
+    url = str(db.engine.url)
+    cached = _names.get(url)
+    if cached is not None and time.monotonic() - cached[0] < NAMES_TTL:
+        return cached[1]
     names: list[str] = []
     for full in db.session.scalars(select(User.name).where(User.name != "")):
         names.extend(part for part in full.split() if len(part) > 1)
+    names = sorted(set(names))
+    _names[url] = (time.monotonic(), names)
     return names
 
 
