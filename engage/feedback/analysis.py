@@ -82,6 +82,18 @@ def _database_ready() -> bool:
     return True
 
 
+def _cached(cache: dict[Any, Any], key: Any, load: Any) -> Any:
+    """The parsed value for ``key``, loading it (and forgetting any other) when new."""
+    with _lock:
+        value = cache.get(key)
+    if value is None:
+        value = load()
+        with _lock:
+            cache.clear()  # one version in memory at a time
+            cache[key] = value
+    return value
+
+
 def active_model() -> tuple[ThemeModel, int | None]:
     """The model in force and its database id (None: the shipped default)."""
     from engage.feedback.models import ThemeModelRecord
@@ -93,17 +105,12 @@ def active_model() -> tuple[ThemeModel, int | None]:
         .where(ThemeModelRecord.status == "active").limit(1)).first()
     if row is None:
         return default_model(), None
-    key = (row.id, row.version)
-    with _lock:
-        model = _models.get(key)
-    if model is None:
+    def load() -> ThemeModel:
         record = db.session.get(ThemeModelRecord, row.id)
         assert record is not None
-        model = ThemeModel.from_parts(record.manifest, record.arrays)
-        with _lock:
-            _models.clear()  # one trained model in memory at a time
-            _models[key] = model
-    return model, row.id
+        return ThemeModel.from_parts(record.manifest, record.arrays)
+
+    return _cached(_models, (row.id, row.version), load), row.id
 
 
 def active_rules() -> tuple[SafetyRules, int | None]:
@@ -117,17 +124,12 @@ def active_rules() -> tuple[SafetyRules, int | None]:
         .order_by(SafetyRuleSet.id.desc()).limit(1)).first()
     if row is None:
         return default_rules(), None
-    key = (row.id, row.created_at)
-    with _lock:
-        rules = _rules.get(key)
-    if rules is None:
+    def load() -> SafetyRules:
         record = db.session.get(SafetyRuleSet, row.id)
         assert record is not None
-        rules = SafetyRules.from_dict(record.rules)
-        with _lock:
-            _rules.clear()
-            _rules[key] = rules
-    return rules, row.id
+        return SafetyRules.from_dict(record.rules)
+
+    return _cached(_rules, (row.id, row.created_at), load), row.id
 
 
 def known_names() -> list[str]:

@@ -99,22 +99,22 @@ def _event(theme: Theme, action: str, user: Any, **detail: Any) -> None:
                               user_id=getattr(user, "id", None), detail=detail))
 
 
+def _clean(value: str, field: str, missing: Any) -> str:
+    """``value`` with its white space folded; ThemeError on ``field`` if empty or too long."""
+    value = re.sub(r"\s+", " ", value or "").strip()
+    if not value:
+        raise ThemeError(missing, field)
+    if len(value) > NAME_MAX:
+        raise ThemeError(_l("Use %(max)s characters or fewer.", max=NAME_MAX), field)
+    return value
+
+
 def _clean_name(name: str) -> str:
-    name = re.sub(r"\s+", " ", name or "").strip()
-    if not name:
-        raise ThemeError(_l("Enter a name for the theme."), "name")
-    if len(name) > NAME_MAX:
-        raise ThemeError(_l("Use %(max)s characters or fewer.", max=NAME_MAX), "name")
-    return name
+    return _clean(name, "name", _l("Enter a name for the theme."))
 
 
 def _clean_category(category: str) -> str:
-    category = re.sub(r"\s+", " ", category or "").strip()
-    if not category:
-        raise ThemeError(_l("Choose a category."), "category")
-    if len(category) > NAME_MAX:
-        raise ThemeError(_l("Use %(max)s characters or fewer.", max=NAME_MAX), "category")
-    return category
+    return _clean(category, "category", _l("Choose a category."))
 
 
 def _check_unique_name(name: str, except_id: int | None = None) -> None:
