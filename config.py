@@ -84,6 +84,9 @@ class Config:
         "high": env_int("FEEDBACK_TARGET_HIGH_HOURS", 72),
         "normal": env_int("FEEDBACK_TARGET_NORMAL_HOURS", 240),
     }
+    #: The labelled comments a retrained theme model starts from (a CSV in the framework's
+    #: format, or .csv.gz); None: the copy shipped with Engage.
+    THEMES_BASE_DATA = env("THEMES_BASE_DATA")
     #: New staff confirmations needed before the scheduler trains a candidate theme model.
     THEMES_RETRAIN_MIN_NEW = env_int("THEMES_RETRAIN_MIN_NEW", 50)
     #: Time zone for people who are not patients on record (a reply to a public comment).

@@ -33,13 +33,15 @@ LEASE = "themes.retrain"
 
 
 def base_examples() -> list[textmodel.Example]:
-    """The shipped training data, its themes renamed to the taxonomy as it is now.
+    """The base training data (``THEMES_BASE_DATA``, else the shipped copy), its themes
+    renamed to the taxonomy as it is now.
 
     A merged theme's examples count for the theme it was merged into; a retired
     theme's are dropped from the labels (the comments still teach the others).
     """
     index = theme_index()
-    examples, _columns = textmodel.read_training_csv(BASE_DATA)
+    path = current_app.config.get("THEMES_BASE_DATA") or BASE_DATA
+    examples, _columns = textmodel.read_training_csv(path)
     return [_relabel(e, index) for e in examples]
 
 

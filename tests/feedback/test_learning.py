@@ -105,3 +105,13 @@ def test_a_held_lease_stops_a_second_trainer(app, make_item, make_user, db):
         assert learning.retrain_if_due() is None
     finally:
         app.config["THEMES_RETRAIN_MIN_NEW"] = 50
+
+
+def test_retraining_starts_from_the_shipped_base_data_unless_told_otherwise(app, db):
+    old = app.config["THEMES_BASE_DATA"]
+    app.config["THEMES_BASE_DATA"] = None
+    try:
+        assert len(learning.base_examples()) == 4993
+    finally:
+        app.config["THEMES_BASE_DATA"] = old
+    assert len(learning.base_examples()) == 1200  # the tests' smaller sample
