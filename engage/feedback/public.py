@@ -36,6 +36,7 @@ PURPOSE = "tell-us"
 #: A form left open longer than this is shown again (with what was typed) to send again.
 TOKEN_AGE = 24 * 3600
 MAX_TEXT = services.MAX_TEXT
+NAME_MAX = 200
 
 
 @bp.url_value_preprocessor
@@ -136,8 +137,9 @@ def _check(values: dict[str, str]) -> dict[str, str]:
     if (values["email"] or values["phone"]) and not contact.consent and "email" not in errors:
         errors["consent"] = _("Tick the box if you would like us to contact you, or leave "
                               "your email and phone number empty.")
-    if len(values["name"]) > 200:
-        errors["name"] = _("Please shorten your name to 200 characters or fewer.")
+    if len(values["name"]) > NAME_MAX:
+        errors["name"] = _("Please shorten your name to %(max)s characters or fewer.",
+                           max=NAME_MAX)
     return errors
 
 

@@ -166,9 +166,8 @@ def bulk() -> WerkzeugResponse:
     if not form.validate_on_submit():
         abort(400)
     ids = [int(i) for i in request.form.getlist("ids") if i.isdigit()][:PAGE_SIZE * 4]
-    items = [item for item in db.session.scalars(
-        select(FeedbackItem).where(FeedbackItem.id.in_(ids)))
-        if services.can_see_item(current_user, item)]
+    items = list(db.session.scalars(select(FeedbackItem).where(
+        FeedbackItem.id.in_(ids), services.visible_condition(current_user))))
     action = request.form.get("action")
     if not items:
         flash(_("Select at least one comment first."))

@@ -277,3 +277,16 @@ def test_the_inbox_is_for_staff_only(client, auth, make_user):
     login_as(auth, make_user, role="council")
     assert client.get("/feedback").status_code == 403
     assert client.get("/feedback/new").status_code == 403
+
+
+def test_bulk_actions_ignore_comments_the_user_may_not_see(
+    client, auth, make_user, make_service, make_item, db,
+):
+    mine, other = make_service(), make_service()
+    hidden = make_item("Another service's comment.", service=other)
+    login_as(auth, make_user, services=[mine])
+    token = csrf_from(client.get("/feedback"))
+    client.post("/feedback/bulk", data={"csrf_token": token, "ids": [str(hidden.id)],
+                                        "action": "close", "back": "/feedback"})
+    db.session.expire_all()
+    assert db.session.get(FeedbackItem, hidden.id).status == "new"
