@@ -63,7 +63,9 @@
       if (keys) { keys.open = !keys.open; }
     } else if (inbox && (key === "j" || key === "k")) {
       focusRow(current < 0 ? 0 : current + (key === "j" ? 1 : -1));
-    } else if (inbox && (key === "o" || key === "Enter") && current >= 0) {
+    } else if (inbox && current >= 0 &&
+               (key === "o" || (key === "Enter" && event.target === rows[current]))) {
+      // Enter on another link or button must do what that one does.
       rowLink("");
     } else if (inbox && key === "x" && current >= 0) {
       var box = rows[current].querySelector("input[name=ids]");
