@@ -33,8 +33,9 @@ def _security_headers(response: Response) -> Response:
     # Patient links carry their token in the path; never leak it to another site.
     headers.setdefault("Referrer-Policy", "no-referrer")
     if request.endpoint != "static":
-        # Pages show health data: never keep them in a shared or back-button cache.
-        headers["Cache-Control"] = "no-store"
+        # Pages show health data: never keep them in a shared or back-button cache. A view
+        # that serves nothing personal (the empty public feedback form) may say otherwise.
+        headers.setdefault("Cache-Control", "no-store")
     if current_app.config.get("SESSION_COOKIE_SECURE"):
         headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     return response

@@ -8,12 +8,14 @@ finds the comment already taken.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from flask import Blueprint, abort, g, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import refresh
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from engage.core.i18n import supported
@@ -88,7 +90,12 @@ def _render(values: dict[str, str], errors: dict[str, str], notice: str | None =
 def form() -> tuple[str, int] | WerkzeugResponse:
     service: Service = g.service
     if request.method == "GET":
-        return _render({}, {})
+        page, _status = _render({}, {})
+        response = make_response(page)
+        # The empty form holds nothing personal: let the browser keep it, so that Back
+        # after Send shows this very page, with its one-time value, not a fresh one.
+        response.headers["Cache-Control"] = "private, no-cache"
+        return response
     values = {key: (request.form.get(key) or "").strip() for key in (
         "text", "respondent", "name", "email", "phone", "nonce")}
     values["consent"] = "1" if request.form.get("consent") == "1" else ""
@@ -99,7 +106,8 @@ def form() -> tuple[str, int] | WerkzeugResponse:
                                    TOKEN_AGE)
     if state == "bad":
         abort(400)
-    existing = services.find_by_nonce(values["nonce"])
+    key = _once_key(values["nonce"], values["text"]) if values["nonce"] else None
+    existing = services.find_by_nonce(key) if key else None
     if existing is not None and existing.service_id == service.id:
         return _thanks_redirect(existing)  # a second press of Send
     if state == "expired":
@@ -109,15 +117,30 @@ def form() -> tuple[str, int] | WerkzeugResponse:
     errors = _check(values)
     if errors:
         return _render(values, errors, status=400)
-    item = services.intake(
-        service=service, text=values["text"], source="web", language=g.locale,
-        respondent=values["respondent"] or None,
-        contact=services.Contact(name=values["name"] or None, email=values["email"] or None,
-                                 phone=values["phone"] or None,
-                                 consent=values["consent"] == "1"),
-        form_nonce=values["nonce"] or None,
-    )
+    try:
+        with db.session.begin_nested():
+            item = services.intake(
+                service=service, text=values["text"], source="web", language=g.locale,
+                respondent=values["respondent"] or None,
+                contact=services.Contact(name=values["name"] or None,
+                                         email=values["email"] or None,
+                                         phone=values["phone"] or None,
+                                         consent=values["consent"] == "1"),
+                form_nonce=key,
+            )
+    except IntegrityError:
+        # The same Send arrived twice at once, and the other one won.
+        item = services.find_by_nonce(key) if key else None
+        if item is None:
+            raise
     return _thanks_redirect(item)
+
+
+def _once_key(nonce: str, text: str) -> str:
+    """The form's one-time value with the comment it carried: the same Send again is one
+    comment; a comment changed after Back (same page, same value) is a new one."""
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return f"{nonce[:40]}.{digest}"
 
 
 def _check(values: dict[str, str]) -> dict[str, str]:

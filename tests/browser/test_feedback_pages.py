@@ -345,10 +345,6 @@ def test_a_second_press_of_send_keeps_one_comment(
         "The physiotherapy helped a lot"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: the form page is served with Cache-Control: no-store, so Back fetches it again "
-    "with a new one-time value while the browser restores the typed comment; Send then "
-    "takes the same comment in a second time (engage/feedback/public.py _render)"))
 def test_send_back_and_send_again_keeps_one_comment(
     tell_us: Place, new_page: Callable[..., Page], committed_db: Any,
 ) -> None:

@@ -159,3 +159,25 @@ def test_the_page_stays_tiny(client, make_service):
         css = static.get_data()
     assert len(html) < 9_000, len(html)
     assert len(css) < 6_000, len(css)
+
+
+def test_the_empty_form_may_be_kept_for_back_but_nothing_typed_is(client, make_service):
+    service = make_service()
+    page = client.get(f"/tell-us/{service.slug}")
+    assert page.headers["Cache-Control"] == "private, no-cache"
+    errors = client.post(f"/tell-us/{service.slug}", data={**form_fields(page), "text": "",
+                                                           "name": "Ana"})
+    assert errors.headers["Cache-Control"] == "no-store"
+
+
+def test_a_comment_changed_after_back_is_a_new_comment(client, make_service, db):
+    service = make_service()
+    fields = form_fields(client.get(f"/tell-us/{service.slug}"))
+    first = client.post(f"/tell-us/{service.slug}", data={**fields, "text": "Kind nurses."})
+    again = client.post(f"/tell-us/{service.slug}", data={**fields, "text": "Kind nurses."})
+    edited = client.post(f"/tell-us/{service.slug}",
+                         data={**fields, "text": "Kind nurses, but a long wait."})
+    assert first.headers["Location"] == again.headers["Location"]
+    assert edited.headers["Location"] != first.headers["Location"]
+    assert sorted(db.session.scalars(select(FeedbackItem.text))) == sorted([
+        "Kind nurses.", "Kind nurses, but a long wait."])
