@@ -7,7 +7,12 @@
 
   function typing(event) {
     var t = event.target;
-    return t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName));
+    if (!t) { return false; }
+    if (t.tagName === "INPUT") {
+      // A ticked box or a pressed button keeps no text: shortcuts still work from there.
+      return !/^(checkbox|radio|submit|button|reset)$/.test(t.type);
+    }
+    return t.isContentEditable || /^(TEXTAREA|SELECT)$/.test(t.tagName);
   }
 
   function focusRow(index) {
