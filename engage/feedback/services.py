@@ -76,8 +76,7 @@ def check_contact(contact: Contact) -> dict[str, str]:
     if contact.phone and not PHONE.match(contact.phone):
         errors["phone"] = str(_l("Enter a phone number using digits, like 07700 900123."))
     if contact.consent and not (contact.email or contact.phone):
-        errors["email"] = str(_l("Give an email address or a phone number, so we can "
-                                 "contact you."))
+        errors["email"] = str(_l("Give an email address or a phone number to reply to."))
     return errors
 
 

@@ -425,7 +425,8 @@ def reply(item_id: int) -> WerkzeugResponse | tuple[str, int]:
     except FeedbackError as exc:
         return _render_item(item, reply_form=form,
                             errors={f"reply-{exc.field or 'body'}": str(exc)}, status=400)
-    flash(_("Your reply is on its way. It goes out outside the person's quiet hours."))
+    flash(_("Your reply will be sent shortly, but never at night in the person's time zone "
+            "(their quiet hours)."))
     return _back_to_item(item, "#replies")
 
 

@@ -43,8 +43,15 @@ def services() -> str:
         .where(Alert.service_id.in_(ids), Alert.acknowledged_at.is_(None))
         .group_by(Alert.service_id)
     ).all())
+    from engage.feedback.models import OPEN_STATUSES, FeedbackItem
+
+    waiting = dict(db.session.execute(
+        select(FeedbackItem.service_id, func.count())
+        .where(FeedbackItem.service_id.in_(ids), FeedbackItem.status.in_(OPEN_STATUSES))
+        .group_by(FeedbackItem.service_id)
+    ).all())
     return render_template("org/services.html", services=mine, responses=responses,
-                           alerts=alerts)
+                           alerts=alerts, waiting=waiting)
 
 
 @bp.route("/services/<slug>/invite", methods=["GET", "POST"])
