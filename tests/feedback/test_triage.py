@@ -290,3 +290,15 @@ def test_bulk_actions_ignore_comments_the_user_may_not_see(
                                         "action": "close", "back": "/feedback"})
     db.session.expire_all()
     assert db.session.get(FeedbackItem, hidden.id).status == "new"
+
+
+def test_the_services_page_shows_waiting_comments_and_the_public_page(
+    client, auth, make_user, make_service, make_item,
+):
+    service = make_service()
+    make_item("Kind staff.", service=service)
+    make_item("Long wait.", service=service)
+    login_as(auth, make_user, services=[service])
+    html = client.get("/services").get_data(as_text=True)
+    assert f'href="/feedback?service={service.id}">2</a>' in html
+    assert f'href="/tell-us/{service.slug}"' in html
