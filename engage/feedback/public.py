@@ -130,9 +130,10 @@ def form() -> tuple[str, int] | WerkzeugResponse:
             )
     except IntegrityError:
         # The same Send arrived twice at once, and the other one won.
-        item = services.find_by_nonce(key) if key else None
-        if item is None:
+        winner = services.find_by_nonce(key) if key else None
+        if winner is None:
             raise
+        return _thanks_redirect(winner)
     return _thanks_redirect(item)
 
 
