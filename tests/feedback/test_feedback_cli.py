@@ -122,3 +122,13 @@ def test_retrain_list_and_activate(runner, db):
     assert "active" in runner.invoke(args=["themes", "list"]).output.splitlines()[0]
     assert runner.invoke(args=["themes", "activate", "shipped"]).exit_code == 0
     assert runner.invoke(args=["themes", "activate", "9999"]).exit_code == 2
+
+
+def test_train_with_evaluate_keeps_held_out_figures_in_the_model(runner, small_csv, tmp_path):
+    model_dir = tmp_path / "evaluated"
+    result = runner.invoke(args=["themes", "train", "--data", str(small_csv),
+                                 "--model", str(model_dir), "--evaluate"])
+    assert result.exit_code == 0, result.output
+    assert "macro-F1" in result.output
+    meta = json.loads((model_dir / "manifest.json").read_text())["meta"]
+    assert meta["evaluation"]["n"] > 0 and 0 <= meta["evaluation"]["micro_f1"] <= 1
