@@ -13,7 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.linalg as sla
+import scipy.sparse as sp
 
+from engage.feedback.text import fitting
 from engage.feedback.text import model as tm
 from engage.feedback.text.model import (
     FORMAT,
@@ -274,8 +277,8 @@ def test_the_model_module_imports_only_numpy_scipy_and_its_own_package():
 
 
 _STDLIB = {
-    "__future__", "argparse", "csv", "datetime", "functools", "gzip", "hashlib", "io", "json",
-    "math", "os", "re", "sys", "time", "typing", "unicodedata", "zipfile", "collections",
+    "__future__", "argparse", "array", "csv", "datetime", "functools", "gzip", "hashlib", "io",
+    "json", "math", "os", "re", "sys", "time", "typing", "unicodedata", "zipfile", "collections",
     "dataclasses", "pathlib",
 }  # fmt: skip
 
@@ -376,6 +379,94 @@ def test_training_is_deterministic(subset, small_model, base):
     again = train(subset, columns=base[1])
     assert again.to_parts()[1] == small_model.to_parts()[1]
     assert again.version.split("-")[-1] == small_model.version.split("-")[-1]
+
+
+def test_the_solver_is_recorded_and_the_small_model_uses_the_exact_one(small_model, subset):
+    assert len(subset) <= fitting.EXACT_MAX_EXAMPLES
+    assert small_model.meta["solver"] == {"method": "cholesky"}
+
+
+@pytest.fixture(scope="module")
+def iterative(subset, base) -> tuple[ThemeModel, np.ndarray]:
+    """The subset trained by conjugate gradients, as above EXACT_MAX_EXAMPLES, with a
+    weaker preconditioner than the default so that it iterates for real."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fitting, "EXACT_MAX_EXAMPLES", 0)
+        mp.setattr(fitting, "NYSTROEM_RANK", 20)
+        return tm._train(subset, columns=base[1])
+
+
+def test_the_iterative_solver_gives_the_exact_model_up_to_its_tolerance(iterative, subset, base):
+    """docs/themes-model.md, "Training at scale": the same regressions to 1e-4 (relative
+    residual), so weights within ~1e-3 and confidences within ~0.01 of the exact fit."""
+    model, coef = iterative
+    solver = model.meta["solver"]
+    assert solver["method"] == "conjugate gradients" and solver["converged"]
+    assert solver["max_residual"] <= fitting.CG_TOLERANCE
+    assert len(solver["iterations"]) == 4 and min(solver["iterations"]) > 5
+    exact, exact_coef = tm._train(subset, columns=base[1])
+    assert exact.meta["solver"]["method"] == "cholesky"
+    assert model.labels == exact.labels and model.columns == exact.columns
+    assert np.linalg.norm(coef - exact_coef) <= 1e-3 * np.linalg.norm(exact_coef)
+    assert np.abs(model.thresholds - exact.thresholds).max() <= 0.02
+    probe = base[0][1::3][:600]  # comments the subset does not hold
+    texts, questions = [e.text for e in probe], [e.question for e in probe]
+    t_it, s_it = model.decision_scores(texts, questions)
+    t_ex, s_ex = exact.decision_scores(texts, questions)
+    np.testing.assert_allclose(t_it, t_ex, atol=0.02)
+    np.testing.assert_allclose(s_it, s_ex, atol=0.02)
+    changed = (t_it >= model.thresholds) != (t_ex >= exact.thresholds)
+    assert changed.sum() <= 0.001 * changed.size
+    assert (s_it.argmax(axis=1) != s_ex.argmax(axis=1)).sum() <= 0.01 * len(probe)
+
+
+def test_the_iterative_solver_is_deterministic(iterative, subset, base):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fitting, "EXACT_MAX_EXAMPLES", 0)
+        mp.setattr(fitting, "NYSTROEM_RANK", 20)
+        again = train(subset, columns=base[1])
+    assert again.to_parts()[1] == iterative[0].to_parts()[1]
+
+
+@pytest.mark.parametrize("rank", [None, 5, 60])
+def test_solve_ridge_cg_solves_solve_ridges_system(rank):
+    rng = np.random.default_rng(1)
+    n, d = 60, 40
+    x = sp.random(n, d, density=0.15, random_state=2, format="csr", dtype=np.float32)
+    weights = rng.choice([0.5, 1.0, 2.0], size=n)
+    targets = np.zeros((n, 4))
+    targets[:, 0] = rng.random(n) < 0.3
+    targets[:, 1] = rng.random(n)
+    targets[:, 3] = 1.0  # column 2 stays all zero: its solution is 0 at once
+    rows = np.flatnonzero(rng.random(n) < 0.7)
+    # The exact dual solution, in float64.
+    xd = x.toarray().astype(np.float64)[rows]
+    r = np.sqrt(weights[rows])
+    m = (xd @ xd.T + 1.0) * np.outer(r, r) + 3.0 * np.eye(len(rows))
+    exact = sla.solve(m, targets[rows] * r[:, None], assume_a="pos") * r[:, None]
+    nystroem = None if rank is None else fitting.Nystroem.build(x, weights, rank)
+    sol, report = fitting.solve_ridge_cg(x, targets, weights, rows, 3.0, nystroem, tolerance=1e-8)
+    assert report.converged and report.residuals.max() <= 1e-8
+    assert report.residuals[2] == 0.0 and not sol.dual[:, 2].any()
+    np.testing.assert_array_equal(sol.rows, rows)
+    np.testing.assert_allclose(sol.dual, exact, atol=1e-6)
+    coef, bias = fitting.primal(x, sol)
+    np.testing.assert_allclose(bias, exact.sum(axis=0), atol=1e-6)
+    held = np.setdiff1d(np.arange(n), rows)
+    scores = fitting.primal_scores(x, coef, bias, held)
+    np.testing.assert_allclose(scores, (x.toarray()[held] @ xd.T + 1.0) @ exact, atol=1e-5)
+
+
+def test_solve_ridge_cg_reports_a_fit_it_stopped_early():
+    rng = np.random.default_rng(3)
+    x = sp.random(200, 300, density=0.05, random_state=4, format="csr", dtype=np.float32)
+    targets = rng.random((200, 2))
+    weights = np.ones(200)
+    _sol, report = fitting.solve_ridge_cg(
+        x, targets, weights, np.arange(200), 0.1, tolerance=1e-10, max_iterations=2
+    )
+    assert report.iterations == 2 and not report.converged
+    assert (report.residuals > 1e-10).all()
 
 
 def test_an_example_of_weight_two_counts_as_two_copies(subset, base):

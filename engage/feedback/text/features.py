@@ -7,6 +7,7 @@ whose columns are laid out block after block (see ``BLOCKS``).
 
 from __future__ import annotations
 
+import array
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -139,6 +140,10 @@ def _doc_terms(
     return words, chars, question
 
 
+#: Rows weighed at a time (``Featurizer._weigh``).
+_WEIGH_ROWS = 4096
+
+
 class Featurizer:
     """A fitted vocabulary with idf weights; ``transform`` gives L2-normalised tf-idf rows."""
 
@@ -190,34 +195,53 @@ class Featurizer:
         if w.shape != (n,):
             raise ValueError(f"{n} texts but {len(w)} weights")
         # Every term gets a provisional id; counts per block, then prune by weighted df.
+        # Ids go into int32 buffers (4 bytes each, not a list's 8-byte pointers), and each
+        # block's are freed once its matrix is built: at 50,000 comments there are ~11
+        # million character n-grams.
         ids: list[dict[str, int]] = [{}, {}, {}]
-        raw: list[list[int]] = [[], [], []]
-        ptr: list[list[int]] = [[0], [0], [0]]
+        raw = [array.array("i"), array.array("i"), array.array("i")]
+        ptr = [array.array("q", [0]), array.array("q", [0]), array.array("q", [0])]
         cache: dict[str, list[str]] = {}
         for text, kind in zip(texts, kinds, strict=True):
             blocks = _doc_terms(tokens(text), kind, params, cache)
             for d, idx, p, terms in zip(ids, raw, ptr, blocks, strict=True):
                 idx.extend([d.setdefault(t, len(d)) for t in terms])
                 p.append(len(idx))
+        del cache
         min_df = (params.min_df_word, params.min_df_char, params.min_df_question)
         vocab, matrices, idf = [], [], []
         total = float(w[w > 0].sum())
-        for d, idx, p, m in zip(ids, raw, ptr, min_df, strict=True):
+        for b, m in enumerate(min_df):
+            d, idx, p = ids[b], raw[b], ptr[b]
             counts = sp.csr_matrix(
-                (np.ones(len(idx), dtype=np.float32), np.array(idx, dtype=np.int64), p),
+                (
+                    np.ones(len(idx), dtype=np.float32),
+                    np.frombuffer(idx, dtype=np.int32),
+                    np.frombuffer(p, dtype=np.int64),
+                ),
                 shape=(n, len(d)),
             )
             counts.sum_duplicates()
+            # Dropped here: counts may share the buffers, which then go with it.
+            raw[b] = ptr[b] = array.array("i")
+            del idx, p
             row_w = np.repeat(np.where(w > 0, w, 0.0), np.diff(counts.indptr))
             df = np.bincount(counts.indices, weights=row_w, minlength=len(d))
+            del row_w
             names = list(d)  # in provisional id order
+            ids[b] = {}
+            del d
             kept = sorted((t, i) for i, t in enumerate(names) if df[i] >= m and df[i] > 0)
+            del names
             vocab.append([t for t, _ in kept])
             order = np.array([i for _, i in kept], dtype=np.int64)
+            del kept
             matrices.append(counts[:, order] if len(order) else sp.csr_matrix((n, 0)))
+            del counts
             idf.append(np.log((1.0 + total) / (1.0 + df[order])) + 1.0)
         featurizer = cls(params, vocab, np.concatenate(idf).astype(np.float32))
         counts = sp.hstack(matrices, format="csr", dtype=np.float32)
+        del matrices
         return featurizer, featurizer._weigh(counts)
 
     def _char_columns(self, tok: str) -> list[int]:
@@ -272,19 +296,24 @@ class Featurizer:
         return self._weigh(counts)
 
     def _weigh(self, counts: sp.csr_matrix) -> sp.csr_matrix:
-        """Term counts (duplicates summed) to weighted tf-idf, in place."""
-        n = counts.shape[0]
-        data = counts.data
-        cols = counts.indices
-        np.log(data, out=data)
-        data += 1.0
-        data *= self.idf[cols]
-        block = np.searchsorted(self.offsets, cols, side="right") - 1
-        rows = np.repeat(np.arange(n), np.diff(counts.indptr))
-        key = rows * len(BLOCKS) + block
-        norms = np.sqrt(np.bincount(key, weights=data * data, minlength=n * len(BLOCKS)))
-        data /= norms[key].astype(np.float32)
-        data *= self._block_weight[block]
+        """Term counts (duplicates summed) to weighted tf-idf, in place, a few thousand rows
+        at a time (every step is per entry or per row, so the chunks change no number and
+        bound the temporary arrays)."""
+        indptr = counts.indptr
+        for lo in range(0, counts.shape[0], _WEIGH_ROWS):
+            hi = min(lo + _WEIGH_ROWS, counts.shape[0])
+            data = counts.data[indptr[lo] : indptr[hi]]
+            cols = counts.indices[indptr[lo] : indptr[hi]]
+            n = hi - lo
+            np.log(data, out=data)
+            data += 1.0
+            data *= self.idf[cols]
+            block = np.searchsorted(self.offsets, cols, side="right") - 1
+            rows = np.repeat(np.arange(n), np.diff(indptr[lo : hi + 1]))
+            key = rows * len(BLOCKS) + block
+            norms = np.sqrt(np.bincount(key, weights=data * data, minlength=n * len(BLOCKS)))
+            data /= norms[key].astype(np.float32)
+            data *= self._block_weight[block]
         return counts
 
     def vocabulary_blob(self) -> np.ndarray:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.special import expit, softmax
 
 from engage.feedback.text import fitting
@@ -557,17 +558,13 @@ def _train(
     kinds = [question_kind(ex.question) for ex in live]
     # One vocabulary for every fit below: it uses the texts, never the labels.
     featurizer, x = Featurizer.fit_transform(texts, kinds, fp, weights)
-    g = fitting.gram(x)
+    del texts, kinds
 
-    # Out-of-fold scores: each fold's model never saw the labels it scores.
+    # Out-of-fold scores (each fold's model never saw the labels it scores) and the final
+    # fit on everything, exactly up to EXACT_MAX_EXAMPLES examples, iteratively above.
     fold = fitting.fold_of([_unit_hash(f"folds-{seed}", ex.group) for ex in live], tp.folds)
-    oof = np.zeros(targets.shape)
-    for k in range(tp.folds):
-        held = np.flatnonzero(fold == k)
-        fit_rows = np.flatnonzero(fold != k)
-        if len(held) and len(fit_rows):
-            sol = fitting.solve_ridge(g, targets, weights, fit_rows, tp.l2)
-            oof[held] = fitting.ridge_scores(g, sol, held)
+    fit = _ridge_exact if len(live) <= fitting.EXACT_MAX_EXAMPLES else _ridge_iterative
+    oof, coef, bias, solver = fit(x, targets, weights, fold, tp)
     n_labels = len(labels)
     slope, intercept = fitting.platt(oof[:, :n_labels], y, weights)
     grid = np.round(np.arange(tp.min_threshold, tp.max_threshold + 1e-9, 0.01), 2)
@@ -589,11 +586,8 @@ def _train(
         tp.sentiment_weight_power,
     )
 
-    # The final fit on everything, with the calibration folded into its weights, so that
-    # prediction is one sparse product, a sigmoid and a softmax.
-    sol = fitting.solve_ridge(g, targets, weights, np.arange(len(live)), tp.l2, overwrite=True)
-    del g
-    coef, bias = fitting.primal(x, sol)
+    # The calibration folded into the final fit's weights, so that prediction is one sparse
+    # product, a sigmoid and a softmax.
     coef = np.hstack([coef[:, :n_labels] * slope, coef[:, n_labels:] @ mix])
     bias = np.concatenate([bias[:n_labels] * slope + intercept, bias[n_labels:] @ mix + mix_bias])
     if not has_s.any():
@@ -620,6 +614,7 @@ def _train(
         "n_features": featurizer.n_features,
         "train_seconds": round(time.perf_counter() - started, 2),
         "label_examples": {lab: int(n) for lab, n in zip(labels, counts, strict=True)},
+        "solver": solver,
     }
     model = ThemeModel(
         labels=labels,
@@ -635,6 +630,71 @@ def _train(
     _, arrays = model.to_parts()
     model.version = f"{meta['created']}-{hashlib.sha256(arrays).hexdigest()[:8]}"
     return model, coef[keep]
+
+
+def _ridge_exact(
+    x: sp.csr_matrix, targets: np.ndarray, weights: np.ndarray, fold: np.ndarray, tp: TrainParams
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    """(out-of-fold scores, weights, bias, solver summary) through the n x n Gram matrix:
+    one Cholesky per fit, n^2 memory."""
+    g = fitting.gram(x)
+    oof = np.zeros(targets.shape)
+    for k in range(tp.folds):
+        held = np.flatnonzero(fold == k)
+        fit_rows = np.flatnonzero(fold != k)
+        if len(held) and len(fit_rows):
+            sol = fitting.solve_ridge(g, targets, weights, fit_rows, tp.l2)
+            oof[held] = fitting.ridge_scores(g, sol, held)
+    sol = fitting.solve_ridge(g, targets, weights, np.arange(len(g)), tp.l2, overwrite=True)
+    del g
+    coef, bias = fitting.primal(x, sol)
+    return oof, coef, bias, {"method": "cholesky"}
+
+
+def _ridge_iterative(
+    x: sp.csr_matrix, targets: np.ndarray, weights: np.ndarray, fold: np.ndarray, tp: TrainParams
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    """``_ridge_exact``'s regressions by preconditioned conjugate gradients: X only through
+    sparse products, memory linear in n. (Starting a fit from a neighbouring fold's
+    solution saved no iterations, so every fit starts from zero.)"""
+    # The module's constants are read here, at call time, so a test or a benchmark can
+    # change them.
+    nystroem = fitting.Nystroem.build(
+        x, weights, fitting.NYSTROEM_RANK, fitting.NYSTROEM_SEED, fitting.NYSTROEM_POWER
+    )
+    cg = functools.partial(
+        fitting.solve_ridge_cg,
+        nystroem=nystroem,
+        tolerance=fitting.CG_TOLERANCE,
+        max_iterations=fitting.CG_MAX_ITERATIONS,
+    )
+    oof = np.zeros(targets.shape)
+    reports = []
+    for k in range(tp.folds):
+        held = np.flatnonzero(fold == k)
+        fit_rows = np.flatnonzero(fold != k)
+        if len(held) and len(fit_rows):
+            sol, report = cg(x, targets, weights, fit_rows, tp.l2)
+            reports.append(report)
+            coef, bias = fitting.primal(x, sol)
+            del sol
+            oof[held] = fitting.primal_scores(x, coef, bias, held)
+            del coef, bias
+    all_rows = np.arange(x.shape[0])
+    sol, report = cg(x, targets, weights, all_rows, tp.l2)
+    reports.append(report)
+    del nystroem, cg
+    coef, bias = fitting.primal(x, sol)
+    solver = {
+        "method": "conjugate gradients",
+        "tolerance": fitting.CG_TOLERANCE,
+        "preconditioner": f"Nystroem, rank {fitting.NYSTROEM_RANK}, "
+        f"{fitting.NYSTROEM_POWER} subspace iteration(s)",
+        "iterations": [r.iterations for r in reports],
+        "max_residual": float(max(r.residuals.max(initial=0.0) for r in reports)),
+        "converged": all(r.converged for r in reports),
+    }
+    return oof, coef, bias, solver
 
 
 def _label_matrix(examples: Sequence[Example], labels: Sequence[str]) -> np.ndarray:
