@@ -40,6 +40,10 @@ def main() -> None:
     if sys.argv[1:2] == ["demo"]:
         # The demo runs on this machine only: a generated secret, http cookies.
         os.environ.setdefault("ENGAGE_ENV", "development")
+    # Before numpy is imported: one BLAS thread makes model training repeatable (the same
+    # data gives the same model, byte for byte) and leaves the other cores to the web.
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
     cli()
 
 

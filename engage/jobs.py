@@ -79,8 +79,9 @@ JOBS: tuple[Job, ...] = (
         "Take in free-text answers that a submit could not (themes, safety, PII)."),
     Job("feedback.digest", _feedback_digest, 3600,
         "Email each improvement team its weekly digest, once, after the week ends."),
-    Job("themes.retrain", _themes_retrain, 6 * 3600,
-        "Train a candidate theme model when enough new staff confirmations came in."),
+    Job("themes.retrain", _themes_retrain, 60,
+        "Train a candidate theme model when an admin asked or enough staff confirmations "
+        "came in."),
 )
 
 

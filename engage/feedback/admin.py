@@ -384,6 +384,7 @@ def model() -> str:
         earlier=[r for r in records if r.status in ("retired", "rejected")],
         min_held_out=MIN_HELD_OUT,
         new_confirmations=learning.new_confirmations_since_last_model(),
+        requested=learning.training_requested(),
     )
 
 
@@ -436,15 +437,10 @@ def shipped_model() -> ResponseReturnValue:
 @require("models.manage")
 def train_model() -> ResponseReturnValue:
     _check_csrf()
-    try:
-        candidate = learning.train_now(current_user)
-    except learning.TrainingBusy:
-        flash(_("A model is being trained right now (by the scheduler or another admin). "
-                "Try again in a few minutes."))
-        return redirect(url_for(".model"))
-    flash(_("Candidate %(version)s trained. Compare its figures before switching it on.",
-            version=candidate.version))
-    return redirect(url_for(".model") + f"#model-{candidate.id}")
+    learning.request_training(current_user)
+    flash(_("The scheduler will train a candidate within a minute or two. Come back to this "
+            "page to compare its figures before switching it on."))
+    return redirect(url_for(".model") + "#train-h")
 
 
 # --- safety rules ----------------------------------------------------------------------------

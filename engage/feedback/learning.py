@@ -214,24 +214,65 @@ def new_confirmations_since_last_model() -> int:
     return int(db.session.scalar(query) or 0)
 
 
+def request_training(user: Any = None, now: datetime | None = None) -> None:
+    """An admin's "train a candidate now": the scheduler trains it at its next run (within a
+    minute). Training can outlast a web request, so it never runs in one. Flushes."""
+    from engage.core.models import JobRequest
+
+    request = db.session.get(JobRequest, LEASE)
+    if request is None:
+        request = JobRequest(name=LEASE)
+        db.session.add(request)
+    request.requested_at = now or utcnow()
+    request.requested_by_id = getattr(user, "id", None)
+    db.session.flush()
+    record("request", "theme_model", None)
+
+
+def training_requested() -> Any:
+    """The pending request to train (its time and who asked), or None."""
+    from engage.core.models import JobRequest
+
+    return db.session.get(JobRequest, LEASE)
+
+
+def _due() -> Any:
+    """Why a candidate should be trained now: a pending request, or enough confirmations."""
+    request = training_requested()
+    if request is not None:
+        return request
+    return new_confirmations_since_last_model() >= current_app.config["THEMES_RETRAIN_MIN_NEW"]
+
+
 def retrain_if_due(now: datetime | None = None) -> ThemeModelRecord | None:
-    """The ``themes.retrain`` job: a candidate once enough new confirmations came in.
+    """The ``themes.retrain`` job: a candidate when an admin asked for one or enough new
+    confirmations came in.
 
     A lease keeps two scheduler processes from training at once. Commits.
     """
+    from sqlalchemy import delete
+
+    from engage.core.models import JobRequest
     from engage.delivery.services import worker_name
 
     now = now or utcnow()
-    if new_confirmations_since_last_model() < current_app.config["THEMES_RETRAIN_MIN_NEW"]:
+    if not _due():
         return None
     holder = worker_name()
     if not job_lease(LEASE, holder, seconds=3600, now=now):
         return None
     try:
         # Checked again under the lease: another process may have just trained one.
-        if new_confirmations_since_last_model() < current_app.config["THEMES_RETRAIN_MIN_NEW"]:
+        request = _due()
+        if not request:
             return None
-        candidate = retrain(now=now)
+        asked_at = request.requested_at if isinstance(request, JobRequest) else None
+        candidate = retrain(getattr(request, "requested_by_id", None) and
+                            _user(request.requested_by_id), now=now)
+        if asked_at is not None:
+            # Only the request this run answered: one made while it trained stays.
+            db.session.execute(delete(JobRequest).where(JobRequest.name == LEASE,
+                                                        JobRequest.requested_at <= asked_at))
         db.session.commit()
         current_app.logger.info("theme model candidate %s trained", candidate.version)
         return candidate
@@ -239,23 +280,10 @@ def retrain_if_due(now: datetime | None = None) -> ThemeModelRecord | None:
         release_lease(LEASE, holder)
 
 
-class TrainingBusy(RuntimeError):
-    """Another process is training a model right now."""
+def _user(user_id: int) -> Any:
+    from engage.accounts.models import User
 
-
-def train_now(user: Any = None, now: datetime | None = None) -> ThemeModelRecord:
-    """An admin's "train a candidate now": under the same lease as the job. Commits."""
-    from engage.delivery.services import worker_name
-
-    holder = worker_name()
-    if not job_lease(LEASE, holder, seconds=3600, now=now):
-        raise TrainingBusy
-    try:
-        candidate = retrain(user, now=now)
-        db.session.commit()
-        return candidate
-    finally:
-        release_lease(LEASE, holder)
+    return db.session.get(User, user_id)
 
 
 def themes_in_use() -> dict[str, int]:

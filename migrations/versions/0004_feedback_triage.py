@@ -31,6 +31,13 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_improvement_team')),
     sa.UniqueConstraint('slug', name=op.f('uq_improvement_team_slug'))
     )
+    op.create_table('job_request',
+    sa.Column('name', sa.String(length=64), nullable=False),
+    sa.Column('requested_at', engage.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('requested_by_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['requested_by_id'], ['user.id'], name=op.f('fk_job_request_requested_by_id_user'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('name', name=op.f('pk_job_request'))
+    )
     op.create_table('job_lease',
     sa.Column('name', sa.String(length=64), nullable=False),
     sa.Column('holder', sa.String(length=64), nullable=True),
@@ -199,6 +206,7 @@ def upgrade():
         batch_op.create_index('ix_feedback_item_service_received', ['service_id', 'received_at'], unique=False)
         batch_op.create_index('ix_feedback_item_status_due', ['status', 'due_at'], unique=False)
         batch_op.create_index('ix_feedback_item_status_received', ['status', 'received_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_feedback_item_themes_confirmed_at'), ['themes_confirmed_at'], unique=False)
 
     op.create_table('feedback_event',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -328,6 +336,7 @@ def downgrade():
     op.drop_table('feedback_event')
     with op.batch_alter_table('feedback_item', schema=None) as batch_op:
         batch_op.drop_index('ix_feedback_item_status_received')
+        batch_op.drop_index(batch_op.f('ix_feedback_item_themes_confirmed_at'))
         batch_op.drop_index('ix_feedback_item_status_due')
         batch_op.drop_index('ix_feedback_item_service_received')
         batch_op.drop_index(batch_op.f('ix_feedback_item_response_id'))
@@ -356,5 +365,6 @@ def downgrade():
     op.drop_table('reply_template')
     op.drop_table('theme')
     op.drop_table('job_lease')
+    op.drop_table('job_request')
     op.drop_table('improvement_team')
     # ### end Alembic commands ###

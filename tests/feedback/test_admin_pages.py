@@ -84,11 +84,11 @@ def test_a_form_without_its_csrf_token_is_refused(client, admin, db):
 
 def test_the_overview_sums_up_each_page(client, admin):
     page = words(client.get(BASE))
-    assert "active themes" in page
+    assert "Active: 50 · Retired: 0 · Merged: 0" in page
     assert "The model shipped with Engage is in force." in page
     assert f"The rules shipped with Engage (version {default_rules().version}) are in force." \
         in page
-    assert "4 built-in templates in every language" in page
+    assert "Built-in templates, in every language: 4. Your own templates in use: 0." in page
 
 
 # --- themes ------------------------------------------------------------------------------------
@@ -334,8 +334,15 @@ def test_a_candidate_can_be_rejected_and_says_when_too_few_comments_were_held_ou
 
 
 def test_training_a_candidate_from_the_page(client, admin, db):
+    from engage.feedback.learning import retrain_if_due
+
     r = post(client, "/model/train", page="/model")
     assert r.status_code == 302
+    # Asked for, not done in the request: training can outlast it.
+    assert db.session.scalar(select(ThemeModelRecord)) is None
+    assert "the scheduler trains it within a minute" in words(client.get(f"{BASE}/model"))
+    assert retrain_if_due() is not None  # the job's next run
+    assert retrain_if_due() is None      # the request was answered
     candidate = db.session.scalar(select(ThemeModelRecord))
     assert candidate.status == "candidate" and active_model()[1] is None
     page = words(client.get(f"{BASE}/model"))

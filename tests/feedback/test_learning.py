@@ -115,3 +115,16 @@ def test_retraining_starts_from_the_shipped_base_data_unless_told_otherwise(app,
     finally:
         app.config["THEMES_BASE_DATA"] = old
     assert len(learning.base_examples()) == 1200  # the tests' smaller sample
+
+
+def test_an_admins_request_is_trained_by_the_next_run_even_without_new_confirmations(
+    make_user, db,
+):
+    admin = make_user("admin")
+    learning.request_training(admin)
+    db.session.commit()
+    assert learning.training_requested() is not None
+    candidate = learning.retrain_if_due()
+    assert candidate is not None and candidate.created_by_id == admin.id
+    assert learning.training_requested() is None
+    assert learning.retrain_if_due() is None
