@@ -90,6 +90,7 @@ def test_demo_loads_once_and_prints_logins_and_a_link(tmp_path):
         assert f"{role}@engage.demo" in result.stdout
     link = result.stdout.strip().splitlines()[-1].strip()
     assert link.startswith("http://127.0.0.1:5099/s/")
+    assert "http://127.0.0.1:5099/tell-us/orthopaedics" in result.stdout
 
     engine = create_engine(f"sqlite:///{tmp_path / 'engage.db'}")
     with engine.connect() as conn:

@@ -35,6 +35,8 @@ def demo(host: str, port: int, no_serve: bool) -> None:
     for email, role, _name in data.LOGINS:
         click.echo(f"  {role:<10} {email:<24} password: {data.PASSWORD.format(role=role)}")
     link = data.fresh_link(base)
+    click.echo(f"\nA service's public feedback page (no account): {base}/tell-us/orthopaedics")
+    click.echo(f"The triage inbox (log in as staff): {base}/feedback")
     click.echo("\nA patient's link (PHQ-9, works on a phone):")
     click.echo(f"  {link}")
     if no_serve:
