@@ -189,7 +189,7 @@ def intake_response(response: Response, notify: bool = True) -> list[FeedbackIte
             question=item_def.text_in("en"), language=response.language,
             received_at=response.submitted_at, response=response, link_id=answer.link_id,
             patient=response.patient,
-            respondent="patient" if response.respondent == "self" else "family",
+            respondent=_respondent_of(response),
             notify=notify, now=response.submitted_at,
         ))
     return items
@@ -231,6 +231,14 @@ def intake_pending(now: datetime | None = None, days: int = 30, batch: int = 200
 
         run_after_commit()
     return taken
+
+
+def _respondent_of(response: Response) -> str:
+    """Who wrote a survey comment, in the feedback page's terms."""
+    if response.respondent != "proxy":
+        return "patient"
+    return {"carer": "carer", "other": "other"}.get(response.proxy_relationship or "",
+                                                    "family")
 
 
 def new_form_nonce() -> str:

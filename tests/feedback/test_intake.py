@@ -125,3 +125,13 @@ def test_a_failing_intake_never_loses_the_patients_submit_and_the_job_catches_up
     item = db.session.scalar(select(FeedbackItem))
     assert item.text == "The parking was impossible." and item.response_id == response.id
     assert intake_pending() == 0
+
+
+def test_a_proxys_comment_says_who_wrote_it(make_invitation, db):
+    from engage.survey.services import save_answers, start_response, submit
+
+    invitation, _token = make_invitation("fft")
+    response = start_response(invitation, respondent="proxy", relationship="carer")
+    save_answers(response, {"fft-1": "1", "fft-2": "He was looked after well."})
+    submit(response)
+    assert db.session.scalar(select(FeedbackItem.respondent)) == "carer"
