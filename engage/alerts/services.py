@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import current_app, render_template
 from flask_babel import force_locale
@@ -26,20 +27,11 @@ def raise_alerts(
     now: datetime | None = None,
 ) -> list[Alert]:
     """One alert per rule that fired; clinicians are emailed once the transaction commits."""
-    alerts = [
+    return _raise([
         Alert(response_id=response.id, patient_id=response.patient_id,
               service_id=response.service_id, kind=kind, created_at=now or utcnow())
         for kind in dict.fromkeys(kinds)
-    ]
-    if not alerts:
-        return []
-    db.session.add_all(alerts)
-    db.session.flush()
-    for alert in alerts:
-        record("create", "alert", alert.id, patient_id=alert.patient_id, kind=alert.kind)
-    if notify:
-        after_commit(notify_alerts, [a.id for a in alerts])
-    return alerts
+    ], notify)
 
 
 def raise_feedback_alert(item: FeedbackItem, *, notify: bool = True,
@@ -49,17 +41,27 @@ def raise_feedback_alert(item: FeedbackItem, *, notify: bool = True,
     A comment given as a survey answer carries its response too, so the patient's
     thank-you page shows where to get help now.
     """
-    alert = Alert(response_id=item.response_id, patient_id=item.patient_id,
-                  service_id=item.service_id, feedback_item_id=item.id,
-                  kind=f"comment-{item.urgent_category or 'danger'}",
-                  created_at=now or utcnow())
-    db.session.add(alert)
+    return _raise([
+        Alert(response_id=item.response_id, patient_id=item.patient_id,
+              service_id=item.service_id, feedback_item_id=item.id,
+              kind=f"comment-{item.urgent_category or 'danger'}", created_at=now or utcnow())
+    ], notify)[0]
+
+
+def _raise(alerts: list[Alert], notify: bool) -> list[Alert]:
+    """Store the alerts with their audit events; email clinicians once the transaction commits."""
+    if not alerts:
+        return []
+    db.session.add_all(alerts)
     db.session.flush()
-    record("create", "alert", alert.id, patient_id=alert.patient_id, kind=alert.kind,
-           feedback_item=item.id)
+    for alert in alerts:
+        detail: dict[str, Any] = {"kind": alert.kind}
+        if alert.feedback_item_id:
+            detail["feedback_item"] = alert.feedback_item_id
+        record("create", "alert", alert.id, patient_id=alert.patient_id, **detail)
     if notify:
-        after_commit(notify_alerts, [alert.id])
-    return alert
+        after_commit(notify_alerts, [a.id for a in alerts])
+    return alerts
 
 
 def recipients(service_id: int) -> list[User]:

@@ -283,10 +283,7 @@ def _send_one(message_id: int, worker: str, now: datetime, report: PassReport) -
     invitations = [i for i in message.invitations if _still_wanted(i, now)]
     reason = None
     if reply is not None:
-        # A reply answers someone who asked to be contacted about their comment; an
-        # opt-out from questionnaires does not stop it (docs/scheduling.md).
-        if reply.status == "cancelled":
-            reason = "withdrawn"
+        pass  # someone asked to be contacted: a questionnaire opt-out does not stop it
     elif patient is None or patient.opted_out_at is not None:
         reason = "opted-out"
     elif not invitations:

@@ -40,10 +40,6 @@ class ThemeLine:
     def change(self) -> float:
         return self.count - self.before
 
-    @property
-    def change_percent(self) -> float | None:
-        return None if not self.before else (self.count - self.before) / self.before
-
 
 @dataclass
 class Digest:

@@ -21,7 +21,7 @@ from engage.audit.services import record
 from engage.core.db import job_lease, release_lease, utcnow
 from engage.extensions import db
 from engage.feedback.analysis import active_model
-from engage.feedback.models import FeedbackItem, ItemTheme, Theme, ThemeModelRecord
+from engage.feedback.models import FeedbackItem, ThemeModelRecord
 from engage.feedback.text import model as textmodel
 from engage.feedback.themes import active_themes, resolve, theme_index
 
@@ -266,13 +266,12 @@ def retrain_if_due(now: datetime | None = None) -> ThemeModelRecord | None:
         request = _due()
         if not request:
             return None
-        asked_at = request.requested_at if isinstance(request, JobRequest) else None
-        candidate = retrain(getattr(request, "requested_by_id", None) and
-                            _user(request.requested_by_id), now=now)
-        if asked_at is not None:
+        asked = request if isinstance(request, JobRequest) else None
+        candidate = retrain(_user(asked.requested_by_id) if asked else None, now=now)
+        if asked is not None:
             # Only the request this run answered: one made while it trained stays.
-            db.session.execute(delete(JobRequest).where(JobRequest.name == LEASE,
-                                                        JobRequest.requested_at <= asked_at))
+            db.session.execute(delete(JobRequest).where(
+                JobRequest.name == LEASE, JobRequest.requested_at <= asked.requested_at))
         db.session.commit()
         current_app.logger.info("theme model candidate %s trained", candidate.version)
         return candidate
@@ -280,15 +279,7 @@ def retrain_if_due(now: datetime | None = None) -> ThemeModelRecord | None:
         release_lease(LEASE, holder)
 
 
-def _user(user_id: int) -> Any:
+def _user(user_id: int | None) -> Any:
     from engage.accounts.models import User
 
-    return db.session.get(User, user_id)
-
-
-def themes_in_use() -> dict[str, int]:
-    """Theme key -> confirmed items: how much staff have taught each theme."""
-    rows = db.session.execute(
-        select(Theme.key, func.count()).join(ItemTheme, ItemTheme.theme_id == Theme.id)
-        .where(ItemTheme.status == "confirmed").group_by(Theme.key))
-    return {key: int(n) for key, n in rows}
+    return db.session.get(User, user_id) if user_id else None

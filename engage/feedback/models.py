@@ -288,7 +288,7 @@ class Reply(db.Model):  # type: ignore[name-defined,misc]
     language: Mapped[str] = mapped_column(String(8))
     subject: Mapped[str] = mapped_column(String(200), default="")
     body: Mapped[str] = mapped_column(Text)
-    #: ``pending``, ``sent``, ``failed`` or ``cancelled``: follows its outbox message.
+    #: ``pending``, ``sent`` or ``failed``: follows its outbox message.
     status: Mapped[str] = mapped_column(String(10), default="pending")
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -26,7 +26,6 @@ from engage.extensions import db
 from engage.feedback.analysis import Analysis, analyse
 from engage.feedback.models import (
     OPEN_STATUSES,
-    RECEIVED_VIA,
     RESPONDENTS,
     STATUSES,
     URGENCIES,
@@ -587,6 +586,3 @@ def _escape_like(word: str) -> str:
 def is_overdue(item: FeedbackItem, now: datetime | None = None) -> bool:
     return item.status in OPEN_STATUSES and item.due_at < (now or utcnow())
 
-
-def received_via_choices() -> tuple[str, ...]:
-    return RECEIVED_VIA

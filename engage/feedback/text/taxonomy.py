@@ -86,11 +86,3 @@ MAJOR_CATEGORIES: dict[str, tuple[str, ...]] = {
         "Parking",
     ),
 }
-
-#: Every theme of the default taxonomy -> its major category.
-CATEGORY_OF: dict[str, str] = {
-    theme: category for category, themes in MAJOR_CATEGORIES.items() for theme in themes
-}
-
-#: Themes that say nothing about the care itself; never routed to a team.
-NON_THEMES = frozenset({"Not assigned", "Labelling not possible"})
