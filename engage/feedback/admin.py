@@ -15,17 +15,15 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask.typing import ResponseReturnValue
 from flask_babel import format_datetime, ngettext
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import defer
 from werkzeug.datastructures import MultiDict
 
-from engage.audit.services import record
 from engage.core.i18n import LANGUAGE_NAMES
 from engage.core.permissions import require
 from engage.extensions import db
-from engage.feedback import learning, replies
+from engage.feedback import learning, replies, services
 from engage.feedback import rules as safety_rules
 from engage.feedback.analysis import active_rules
 from engage.feedback.forms import ActionForm
@@ -266,57 +264,6 @@ def restore(theme_id: int) -> ResponseReturnValue:
 
 # --- routing rules ---------------------------------------------------------------------------
 
-class RoutingError(ValueError):
-    """A routing rule that cannot be added; the message says why (translated)."""
-
-    def __init__(self, message: Any, field: str) -> None:
-        super().__init__(str(message))
-        self.field = field
-
-
-def add_rule(theme: Theme | None, service: Service | None, team: ImprovementTeam | None,
-             user: Any) -> RoutingRule:
-    """Send comments with ``theme`` (in ``service``; any service when None) to ``team``.
-
-    One rule per theme and service: a second one for the same pair is refused, naming
-    the team that already gets those comments. Audited; flushes. Raises RoutingError.
-    """
-    if theme is None or theme.status != "active":
-        raise RoutingError(_l("Choose a theme."), "theme")
-    if team is None or not team.active:
-        raise RoutingError(_l("Choose a team."), "team")
-    existing = db.session.scalar(select(RoutingRule).where(
-        RoutingRule.theme_id == theme.id,
-        RoutingRule.service_id == service.id if service is not None
-        else RoutingRule.service_id.is_(None)))
-    if existing is not None:
-        if service is None:
-            message = _l("Comments about “%(theme)s” in any service already go to "
-                         "%(team)s. Delete that rule first to send them elsewhere.",
-                         theme=theme_label(theme), team=existing.team.name)
-        else:
-            message = _l("Comments about “%(theme)s” in %(service)s already go to "
-                         "%(team)s. Delete that rule first to send them elsewhere.",
-                         theme=theme_label(theme), service=service.name,
-                         team=existing.team.name)
-        raise RoutingError(message, "theme")
-    rule = RoutingRule(theme_id=theme.id, service_id=service.id if service else None,
-                       team_id=team.id, created_by_id=getattr(user, "id", None))
-    db.session.add(rule)
-    db.session.flush()
-    record("create", "routing_rule", rule.id, theme=theme.id,
-           service=service.id if service else None, team=team.id)
-    return rule
-
-
-def delete_rule(rule: RoutingRule, user: Any) -> None:
-    """Delete a routing rule; comments already routed stay in the team's queue. Audited."""
-    record("delete", "routing_rule", rule.id, theme=rule.theme_id, service=rule.service_id,
-           team=rule.team_id, by=getattr(user, "id", None))
-    db.session.delete(rule)
-    db.session.flush()
-
-
 @bp.route("/routing", methods=["GET", "POST"])
 @require("routing.manage")
 def routing() -> ResponseReturnValue:
@@ -330,9 +277,9 @@ def routing() -> ResponseReturnValue:
             errors["service"] = _("Choose a service, or “Any service”.")
         if not errors:
             try:
-                add_rule(_by_id(Theme, values["theme"]), service,
+                services.add_rule(_by_id(Theme, values["theme"]), service,
                          _by_id(ImprovementTeam, values["team"]), current_user)
-            except RoutingError as exc:
+            except services.RoutingError as exc:
                 errors[exc.field] = str(exc)
             else:
                 flash(_("Routing rule added."))
@@ -357,7 +304,7 @@ def delete_routing_rule(rule_id: int) -> ResponseReturnValue:
     if rule is None:
         flash(_("That rule was already deleted."))
     else:
-        delete_rule(rule, current_user)
+        services.delete_rule(rule, current_user)
         flash(_("Routing rule deleted."))
     return redirect(url_for(".routing"))
 

@@ -24,6 +24,7 @@ from engage.audit.services import record
 from engage.core.db import utcnow
 from engage.extensions import db
 from engage.feedback.analysis import Analysis, analyse
+from engage.feedback.labels import theme_label
 from engage.feedback.models import (
     OPEN_STATUSES,
     RESPONDENTS,
@@ -364,6 +365,57 @@ def route(item: FeedbackItem, user: Any = None) -> list[FeedbackRoute]:
         _move(item, "routed", user, "status")
     db.session.flush()
     return added
+
+
+class RoutingError(ValueError):
+    """A routing rule that cannot be added; the message says why (translated)."""
+
+    def __init__(self, message: Any, field: str) -> None:
+        super().__init__(str(message))
+        self.field = field
+
+
+def add_rule(theme: Theme | None, service: Service | None, team: ImprovementTeam | None,
+             user: Any) -> RoutingRule:
+    """Send comments with ``theme`` (in ``service``; any service when None) to ``team``.
+
+    One rule per theme and service: a second one for the same pair is refused, naming
+    the team that already gets those comments. Audited; flushes. Raises RoutingError.
+    """
+    if theme is None or theme.status != "active":
+        raise RoutingError(_l("Choose a theme."), "theme")
+    if team is None or not team.active:
+        raise RoutingError(_l("Choose a team."), "team")
+    existing = db.session.scalar(select(RoutingRule).where(
+        RoutingRule.theme_id == theme.id,
+        RoutingRule.service_id == service.id if service is not None
+        else RoutingRule.service_id.is_(None)))
+    if existing is not None:
+        if service is None:
+            message = _l("Comments about “%(theme)s” in any service already go to "
+                         "%(team)s. Delete that rule first to send them elsewhere.",
+                         theme=theme_label(theme), team=existing.team.name)
+        else:
+            message = _l("Comments about “%(theme)s” in %(service)s already go to "
+                         "%(team)s. Delete that rule first to send them elsewhere.",
+                         theme=theme_label(theme), service=service.name,
+                         team=existing.team.name)
+        raise RoutingError(message, "theme")
+    rule = RoutingRule(theme_id=theme.id, service_id=service.id if service else None,
+                       team_id=team.id, created_by_id=getattr(user, "id", None))
+    db.session.add(rule)
+    db.session.flush()
+    record("create", "routing_rule", rule.id, theme=theme.id,
+           service=service.id if service else None, team=team.id)
+    return rule
+
+
+def delete_rule(rule: RoutingRule, user: Any) -> None:
+    """Delete a routing rule; comments already routed stay in the team's queue. Audited."""
+    record("delete", "routing_rule", rule.id, theme=rule.theme_id, service=rule.service_id,
+           team=rule.team_id, by=getattr(user, "id", None))
+    db.session.delete(rule)
+    db.session.flush()
 
 
 def route_to_team(item: FeedbackItem, team: ImprovementTeam, user: Any) -> bool:
