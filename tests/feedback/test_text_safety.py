@@ -35,6 +35,12 @@ URGENT = [
     for text in texts
 ]
 ORDINARY = [(lang, text) for lang, texts in CASES["not_urgent"].items() for text in texts]
+REVIEW = [
+    (category, lang, text)
+    for category, by_lang in CASES["review"].items()
+    for lang, texts in by_lang.items()
+    for text in texts
+]
 
 
 def rules_with(*phrases: str, exclusions: list[str] | None = None) -> SafetyRules:
@@ -56,7 +62,7 @@ def test_case_list_covers_every_category_and_language_broadly() -> None:
     assert len(URGENT) >= 150
     by_lang = {lang: sum(1 for _, la, _ in URGENT if la == lang) for lang in ("en", "es", "ar")}
     assert by_lang["es"] >= 25 and by_lang["ar"] >= 25, by_lang
-    assert {c for c, _, _ in URGENT} == set(CATEGORIES)
+    assert {c for c, _, _ in URGENT} | {c for c, _, _ in REVIEW} == set(CATEGORIES)
 
 
 @pytest.mark.parametrize(("category", "lang", "text"), URGENT, ids=lambda v: str(v)[:40])
@@ -65,6 +71,15 @@ def test_urgent_phrasing_is_flagged_with_its_category(category: str, lang: str, 
     assert result.urgent, text
     assert result.category == category, (text, result.reason, result.matches)
     assert result.reason is not None and result.matches
+
+
+@pytest.mark.parametrize(("category", "lang", "text"), REVIEW, ids=lambda v: str(v)[:40])
+def test_review_phrasing_reaches_a_person_with_its_category(
+    category: str, lang: str, text: str
+) -> None:
+    result = default_rules().check(text, lang)
+    assert result.level == "review", (text, result.level, result.reason)
+    assert result.category == category, (text, result.reason, result.matches)
 
 
 @pytest.mark.parametrize(("lang", "text"), ORDINARY, ids=lambda v: str(v)[:40])

@@ -1,12 +1,21 @@
-"""Urgent-comment detection: phrase rules a clinical safety officer edits, no model involved.
+"""The safety screen: urgent and review rules a clinical safety officer edits, no model involved.
 
 The rules live in ``data/safety_rules.json`` (format and phrase syntax in
-``docs/safety-rules.md``). Every text is checked against every language's
-phrases, because comments mix languages and the declared language can be wrong.
-Matching runs over a normalised copy of the text (case-folded, accents and Arabic
-diacritics stripped, Arabic letter variants unified, punctuation turned into
-single spaces) and reports offsets into the original text through an index map,
-so the app can highlight exactly what fired.
+``docs/safety-rules.md``). Each rule has a **level**: ``urgent`` (risk to life or
+ongoing abuse: clinicians are alerted at once) or ``review`` (a possible
+safeguarding concern: a person reads it within a target). A rule may also be
+**anchored**: its phrases count only within a few words of an *anchor* (a person,
+a body, a time span, a place...), which lets a review rule list broad harm and
+neglect vocabulary ("soiled", "left ... alone", "pinched") without firing on every
+use of the word.
+
+Every text is checked against every language's phrases, because comments mix
+languages and the declared language can be wrong. Matching runs over a normalised
+copy of the text (case-folded, accents and Arabic diacritics stripped, Arabic
+letter variants unified, punctuation turned into single spaces) in which misspelt
+rule words are read as the words they mean (:mod:`.spelling`), and reports offsets
+into the original text through an index map, so the app can highlight exactly what
+fired.
 
 Missing an urgent comment is far worse than a false alarm: negated and hedged
 phrasings ("I'm not suicidal, but...") match on purpose, so that a person reads them.
@@ -14,17 +23,24 @@ phrasings ("I'm not suicidal, but...") match on purpose, so that a person reads 
 
 from __future__ import annotations
 
+import bisect
 import functools
 import json
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from engage.feedback.text.spelling import Correction, Speller
+
 __all__ = [
     "CATEGORIES",
+    "DEFAULT_WINDOW",
+    "Anchor",
+    "Level",
     "Match",
     "Phrase",
     "Rule",
@@ -36,17 +52,41 @@ __all__ = [
     "validate_rules",
 ]
 
-CATEGORIES = ("self-harm", "abuse", "neglect", "safeguarding", "danger")
+
+class Level(StrEnum):
+    """How soon a person must read a comment. Ordered: ``urgent`` outranks ``review``."""
+
+    URGENT = "urgent"
+    REVIEW = "review"
+    NONE = "none"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+
+_RANK = {Level.URGENT: 2, Level.REVIEW: 1, Level.NONE: 0}
+#: The levels a rule can have (``none`` is what a comment gets when no rule fires).
+RULE_LEVELS = (Level.URGENT.value, Level.REVIEW.value)
+
+CATEGORIES = ("self-harm", "abuse", "neglect", "safeguarding", "danger", "environment",
+              "impaired-staff")
 
 _DATA = Path(__file__).parent / "data" / "safety_rules.json"
-_RULE_KEYS = {"id", "category", "description", "phrases", "exclusions", "notes"}
-_TOP_KEYS = {"version", "rules", "notes"}
+_RULE_KEYS = {"id", "category", "description", "level", "near", "window", "urgent_if",
+              "phrases", "exclusions", "notes"}
+_ANCHOR_KEYS = {"id", "description", "phrases"}
+_TOP_KEYS = {"version", "rules", "anchors", "notes"}
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _LANG_RE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$")
 #: ``...`` lets this many words stand between its neighbours.
 DOTS_GAP = 3
 #: The widest ``~N`` gap a phrase may ask for.
 MAX_GAP = 10
+#: An anchored rule's phrase counts when an anchor lies within this many words of it.
+DEFAULT_WINDOW = 6
+#: The widest window a rule may ask for.
+MAX_WINDOW = 15
 
 
 class RuleError(ValueError):
@@ -248,6 +288,8 @@ def _sequence(text: str) -> tuple[str, _Keys]:
     out = ""
     required_seen = False
     gap: int | None = None
+    #: Optional words after a gap only widen it ("a ~3 (b)? c" reads as "a ~4 c").
+    widened = False
     lead_keys: list[_Keys] = []
     for item in items:
         m = _GAP_RE.match(item)
@@ -264,7 +306,10 @@ def _sequence(text: str) -> tuple[str, _Keys]:
         if optional:
             item = item[:-1]
             if gap is not None:
-                raise _PhraseSyntaxError(f"an optional word ('{item}?') cannot follow a gap")
+                _item(item)  # still checked
+                gap += _most_words(item)
+                widened = True
+                continue
         body, keys = _item(item)
         if not required_seen:
             lead_keys.append(keys)
@@ -275,13 +320,20 @@ def _sequence(text: str) -> tuple[str, _Keys]:
                 required_seen = True
             continue
         skip = "" if gap is None else f"(?:{_WORD_CHAR}+ ){{0,{gap}}}"
-        gap = None
+        gap, widened = None, False
         out += f"(?: {body})?" if optional else f" {skip}{body}"
-    if gap is not None:
+    if gap is not None and not widened:
         raise _PhraseSyntaxError("a gap ('...' or '~N') must come between two words, not last")
     if not required_seen:
         raise _PhraseSyntaxError("a phrase needs at least one word that is not optional")
     return out, _union(lead_keys)
+
+
+def _most_words(item: str) -> int:
+    """The most words an item can match: 1 for a word, the longest alternative for a group."""
+    if not item.startswith("("):
+        return 1
+    return max(len(_items(alt)) for alt in _split_top(item[1:-1], "|"))
 
 
 def _item(item: str) -> tuple[str, _Keys]:
@@ -306,10 +358,10 @@ def _item(item: str) -> tuple[str, _Keys]:
     return "(?:" + "|".join(c[0] for c in compiled) + ")", _union([c[1] for c in compiled])
 
 
-@functools.lru_cache(maxsize=8192)  # the editor page re-checks mostly unchanged rules
-def _compile_phrase(phrase: str) -> tuple[re.Pattern[str], _Keys]:
-    """Compile one phrase (or ``re:`` expression) to a pattern over normalised text."""
-    keys: _Keys = None
+@functools.lru_cache(maxsize=16384)  # the editor page re-checks mostly unchanged rules
+def _parse_phrase(phrase: str) -> tuple[str, _Keys]:
+    """Check one phrase (or ``re:`` expression) and return its pattern source over normalised
+    text and the first letters any match must start with. Raises _PhraseSyntaxError."""
     if phrase.startswith("re:"):
         source = phrase[3:].strip()
         if not source:
@@ -320,17 +372,50 @@ def _compile_phrase(phrase: str) -> tuple[re.Pattern[str], _Keys]:
             raise _PhraseSyntaxError(f"not a valid regular expression: {exc}") from None
         if inner.search("") is not None:
             raise _PhraseSyntaxError("the expression matches empty text, so it matches anything")
-        body = f"(?:{source})"
+        body, keys = f"(?:{source})", None
     else:
         if not phrase.strip():
             raise _PhraseSyntaxError("empty phrase")
         if "\n" in phrase:
             raise _PhraseSyntaxError("a phrase must fit on one line")
         body, keys = _sequence(phrase.strip())
-    pattern = re.compile(f"(?<!{_WORD_CHAR})(?:{body})(?!{_WORD_CHAR})")
-    if not phrase.startswith("re:") and pattern.fullmatch("zqxj") is not None:
+    source = f"(?<!{_WORD_CHAR})(?:{body})(?!{_WORD_CHAR})"
+    if keys is None and not phrase.startswith("re:") and re.fullmatch(source, "zqxj"):
+        # Only a phrase whose first letters are unknown ("*", "*word") can match anything.
         raise _PhraseSyntaxError("the phrase matches any word at all; it needs some letters")
-    return pattern, keys
+    return source, keys
+
+
+@functools.lru_cache(maxsize=16384)
+def _compile_phrase(phrase: str) -> re.Pattern[str]:
+    """The compiled pattern of a phrase already checked by :func:`_parse_phrase`.
+
+    Compiling is most of the cost of loading the rules, so it waits until a comment
+    holds a word the phrase could start with.
+    """
+    return re.compile(_parse_phrase(phrase)[0])
+
+
+_PHRASE_TOKEN = re.compile(r"[^\s()|]+")
+def _words_of(phrase: str) -> tuple[set[str], set[str]]:
+    """The whole words and the word beginnings (``neglect*``) a phrase is written with,
+    normalised: what the speller may read a misspelt word as."""
+    words: set[str] = set()
+    stems: set[str] = set()
+    if phrase.startswith("re:"):
+        return words, stems
+    for token in _PHRASE_TOKEN.findall(phrase):
+        token = token.rstrip("?").lstrip("=")
+        if token == "..." or _GAP_RE.match(token) or not token:
+            continue
+        star = token.find("*")
+        if star < 0:
+            norm = normalise(token)
+            if " " not in norm:
+                words.add(norm)
+        elif star > 0 and token.count("*") == 1 and token.endswith("*"):
+            stems.add(normalise(token[:-1]))
+    return words, stems
 
 
 # --- rules ---------------------------------------------------------------------------
@@ -338,18 +423,28 @@ def _compile_phrase(phrase: str) -> tuple[re.Pattern[str], _Keys]:
 
 @dataclass(frozen=True)
 class Phrase:
-    """One phrase of a rule, as the safety officer wrote it, with its compiled pattern."""
+    """One phrase of a rule, as the safety officer wrote it."""
 
     language: str
     text: str
-    pattern: re.Pattern[str] = field(compare=False, repr=False, hash=False)
     #: The first letters any match must start with (None: unknown), for the lookup index.
     keys: frozenset[str] | None = field(default=None, compare=False, repr=False, hash=False)
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        return _compile_phrase(self.text)
+
+
+def _grouped(phrases: tuple[Phrase, ...]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for p in phrases:
+        out.setdefault(p.language, []).append(p.text)
+    return out
 
 
 @dataclass(frozen=True)
 class Rule:
-    """One rule of ``safety_rules.json``: phrases that make a comment urgent, and exclusions."""
+    """One rule of ``safety_rules.json``: phrases that flag a comment, and exclusions."""
 
     id: str
     category: str
@@ -357,12 +452,19 @@ class Rule:
     phrases: tuple[Phrase, ...]
     exclusions: tuple[Phrase, ...] = ()
     notes: str = ""
+    #: ``urgent`` or ``review``.
+    level: str = Level.URGENT.value
+    #: Anchor ids: a phrase counts only within ``window`` words of one of them.
+    near: tuple[str, ...] = ()
+    #: None: :data:`DEFAULT_WINDOW`.
+    window: int | None = None
+    #: Anchor ids that make a review rule's match urgent when the comment holds one
+    #: anywhere ("right now", "please send someone", "I've rung 999").
+    urgent_if: tuple[str, ...] = ()
 
-    def _grouped(self, phrases: tuple[Phrase, ...]) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        for p in phrases:
-            out.setdefault(p.language, []).append(p.text)
-        return out
+    @property
+    def words_apart(self) -> int:
+        return DEFAULT_WINDOW if self.window is None else self.window
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -370,12 +472,38 @@ class Rule:
             "category": self.category,
             "description": self.description,
         }
+        if self.level != Level.URGENT:
+            data["level"] = self.level
+        if self.near:
+            data["near"] = list(self.near)
+        if self.window is not None:
+            data["window"] = self.window
+        if self.urgent_if:
+            data["urgent_if"] = list(self.urgent_if)
         if self.notes:
             data["notes"] = self.notes
-        data["phrases"] = self._grouped(self.phrases)
+        data["phrases"] = _grouped(self.phrases)
         if self.exclusions:
-            data["exclusions"] = self._grouped(self.exclusions)
+            data["exclusions"] = _grouped(self.exclusions)
         return data
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """Words that place a rule's phrase: a person, a body, a time span, a place..."""
+
+    id: str
+    description: str
+    phrases: tuple[Phrase, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "description": self.description,
+                "phrases": _grouped(self.phrases)}
+
+    @functools.cached_property
+    def pattern(self) -> re.Pattern[str]:
+        """All its phrases as one pattern: anchors are looked for only around a match."""
+        return re.compile("|".join(_parse_phrase(p.text)[0] for p in self.phrases))
 
 
 @dataclass(frozen=True)
@@ -388,18 +516,34 @@ class Match:
     start: int
     end: int
     text: str
+    level: str = Level.URGENT.value
+    #: For an anchored rule: the anchor that placed it, and what it matched.
+    anchor: str | None = None
+    anchor_text: str | None = None
 
 
 @dataclass(frozen=True)
 class SafetyResult:
-    urgent: bool
-    #: The id of the first rule (in file order) that fired; None when not urgent.
+    #: The highest level of the rules that fired; ``none`` when none did.
+    level: str
+    #: The id of the first rule (in file order) of that level; None when none fired.
     reason: str | None
     category: str | None
     matches: tuple[Match, ...]
+    #: Misspelt words read as rule words (they may or may not be part of a match).
+    corrections: tuple[Correction, ...] = ()
+
+    @property
+    def urgent(self) -> bool:
+        return self.level == Level.URGENT
+
+    @property
+    def flagged(self) -> bool:
+        """Urgent or review: a person must read it."""
+        return self.level != Level.NONE
 
 
-_NOT_URGENT = SafetyResult(urgent=False, reason=None, category=None, matches=())
+_NOTHING = SafetyResult(level=Level.NONE.value, reason=None, category=None, matches=())
 
 
 def _phrase_problems(where: str, value: Any) -> tuple[list[str], list[tuple[str, str]]]:
@@ -422,7 +566,7 @@ def _phrase_problems(where: str, value: Any) -> tuple[list[str], list[tuple[str,
                 problems.append(f"{label} must be text, not {type(phrase).__name__}")
                 continue
             try:
-                _compile_phrase(phrase)
+                _parse_phrase(phrase)
             except _PhraseSyntaxError as exc:
                 problems.append(f"{label} '{phrase}': {exc}")
                 continue
@@ -432,6 +576,97 @@ def _phrase_problems(where: str, value: Any) -> tuple[list[str], list[tuple[str,
             seen.add(phrase)
             pairs.append((lang, phrase))
     return problems, pairs
+
+
+def _anchor_problems(anchors: Any) -> tuple[list[str], set[str]]:
+    """Problems with the ``anchors`` list, and the anchor ids it defines."""
+    if not isinstance(anchors, list):
+        return ["'anchors' must be a list"], set()
+    problems: list[str] = []
+    ids: set[str] = set()
+    for n, anchor in enumerate(anchors, start=1):
+        if not isinstance(anchor, dict):
+            problems.append(f"anchor {n} must be an object")
+            continue
+        aid = anchor.get("id")
+        where = f"anchor {n} ('{aid}')" if isinstance(aid, str) and aid else f"anchor {n}"
+        for key in anchor:
+            if key not in _ANCHOR_KEYS:
+                problems.append(f"{where}: unknown key '{key}' (allowed: "
+                                f"{', '.join(sorted(_ANCHOR_KEYS))})")
+        if not isinstance(aid, str) or not _ID_RE.match(aid):
+            problems.append(f"{where}: 'id' must be lower-case letters, digits, '-' or '_' "
+                            "(e.g. 'person')")
+        elif aid in ids:
+            problems.append(f"{where}: the id '{aid}' is used by an earlier anchor")
+        else:
+            ids.add(aid)
+        desc = anchor.get("description")
+        if not isinstance(desc, str) or not desc.strip():
+            problems.append(f"{where}: 'description' must say what the anchor is")
+        if "phrases" not in anchor:
+            problems.append(f"{where}: 'phrases' is missing")
+        else:
+            found, pairs = _phrase_problems(f"{where} phrases", anchor["phrases"])
+            problems.extend(found)
+            if not found and not pairs:
+                problems.append(f"{where}: has no phrases")
+    return problems, ids
+
+
+def _rule_problems(where: str, rule: dict[str, Any], anchor_ids: set[str]) -> list[str]:
+    """Problems with one rule's level, anchors and phrases (its id is checked by the caller)."""
+    problems: list[str] = []
+    for key in rule:
+        if key not in _RULE_KEYS:
+            problems.append(
+                f"{where}: unknown key '{key}' (allowed: {', '.join(sorted(_RULE_KEYS))})"
+            )
+    if rule.get("category") not in CATEGORIES:
+        problems.append(
+            f"{where}: 'category' is {rule.get('category')!r}; it must be one of "
+            + ", ".join(CATEGORIES)
+        )
+    if "level" in rule and rule["level"] not in RULE_LEVELS:
+        problems.append(f"{where}: 'level' is {rule['level']!r}; it must be "
+                        + " or ".join(RULE_LEVELS))
+    for key in ("near", "urgent_if"):
+        if key not in rule:
+            continue
+        ids = rule[key]
+        if not isinstance(ids, list) or not ids or not all(isinstance(a, str) for a in ids):
+            problems.append(f"{where}: '{key}' must be a list of anchor ids, e.g. [\"person\"]")
+            continue
+        for aid in ids:
+            if aid not in anchor_ids:
+                known = ", ".join(sorted(anchor_ids)) or "none are defined"
+                problems.append(f"{where}: '{key}' names the anchor '{aid}', which is not "
+                                f"in 'anchors' ({known})")
+    if "urgent_if" in rule and rule.get("level") != Level.REVIEW:
+        problems.append(f"{where}: 'urgent_if' only means something for a review rule")
+    if "window" in rule:
+        window = rule["window"]
+        if "near" not in rule:
+            problems.append(f"{where}: 'window' only means something with 'near'")
+        if not isinstance(window, int) or isinstance(window, bool) \
+                or not 1 <= window <= MAX_WINDOW:
+            problems.append(f"{where}: 'window' must be a whole number of words from 1 to "
+                            f"{MAX_WINDOW}")
+    desc = rule.get("description")
+    if not isinstance(desc, str) or not desc.strip():
+        problems.append(f"{where}: 'description' must say what the rule is for")
+    if "notes" in rule and not isinstance(rule["notes"], str):
+        problems.append(f"{where}: 'notes' must be text")
+    if "phrases" not in rule:
+        problems.append(f"{where}: 'phrases' is missing")
+    else:
+        found, pairs = _phrase_problems(f"{where} phrases", rule["phrases"])
+        problems.extend(found)
+        if not found and not pairs:
+            problems.append(f"{where}: has no phrases")
+    if "exclusions" in rule:
+        problems.extend(_phrase_problems(f"{where} exclusions", rule["exclusions"])[0])
+    return problems
 
 
 def validate_rules(data: Any) -> list[str]:
@@ -448,6 +683,10 @@ def validate_rules(data: Any) -> list[str]:
         problems.append("'version' must be non-empty text, e.g. \"2026-12-01\"")
     if "notes" in data and not isinstance(data["notes"], str):
         problems.append("'notes' must be text")
+    anchor_ids: set[str] = set()
+    if "anchors" in data:
+        found, anchor_ids = _anchor_problems(data["anchors"])
+        problems.extend(found)
     rules = data.get("rules")
     if not isinstance(rules, list) or not rules:
         problems.append("'rules' must be a non-empty list")
@@ -459,11 +698,6 @@ def validate_rules(data: Any) -> list[str]:
             continue
         rid = rule.get("id")
         where = f"rule {n} ('{rid}')" if isinstance(rid, str) and rid else f"rule {n}"
-        for key in rule:
-            if key not in _RULE_KEYS:
-                problems.append(
-                    f"{where}: unknown key '{key}' (allowed: {', '.join(sorted(_RULE_KEYS))})"
-                )
         if not isinstance(rid, str) or not _ID_RE.match(rid):
             problems.append(
                 f"{where}: 'id' must be lower-case letters, digits, '-' or '_' (e.g. 'self-harm')"
@@ -472,31 +706,13 @@ def validate_rules(data: Any) -> list[str]:
             problems.append(f"{where}: the id '{rid}' is used by an earlier rule")
         else:
             ids.add(rid)
-        if rule.get("category") not in CATEGORIES:
-            problems.append(
-                f"{where}: 'category' is {rule.get('category')!r}; it must be one of "
-                + ", ".join(CATEGORIES)
-            )
-        desc = rule.get("description")
-        if not isinstance(desc, str) or not desc.strip():
-            problems.append(f"{where}: 'description' must say what the rule is for")
-        if "notes" in rule and not isinstance(rule["notes"], str):
-            problems.append(f"{where}: 'notes' must be text")
-        if "phrases" not in rule:
-            problems.append(f"{where}: 'phrases' is missing")
-        else:
-            found, pairs = _phrase_problems(f"{where} phrases", rule["phrases"])
-            problems.extend(found)
-            if not found and not pairs:
-                problems.append(f"{where}: has no phrases")
-        if "exclusions" in rule:
-            problems.extend(_phrase_problems(f"{where} exclusions", rule["exclusions"])[0])
+        problems.extend(_rule_problems(where, rule, anchor_ids))
     return problems
 
 
-def _compile_all(pairs: Mapping[str, Any]) -> tuple[Phrase, ...]:
+def _phrases(pairs: Mapping[str, Any]) -> tuple[Phrase, ...]:
     return tuple(
-        Phrase(lang, text, *_compile_phrase(text))
+        Phrase(lang, text, _parse_phrase(text)[1])
         for lang, texts in pairs.items()
         for text in texts
     )
@@ -554,14 +770,35 @@ class _Index:
 
 # --- the rule set ----------------------------------------------------------------------
 
+_Span = tuple[int, int, Phrase]
+
+
+class _Words:
+    """Word numbers of positions in a normalised text (words are one space apart)."""
+
+    def __init__(self, norm: str) -> None:
+        self.spaces = [i for i, ch in enumerate(norm) if ch == " "]
+
+    def of(self, pos: int) -> int:
+        return bisect.bisect_left(self.spaces, pos)
+
+    def apart(self, a: tuple[int, int], b: tuple[int, int]) -> int:
+        """Words standing between spans ``a`` and ``b`` (0 when they touch or overlap)."""
+        if a[0] > b[0]:
+            a, b = b, a
+        if b[0] < a[1]:
+            return 0
+        return max(self.of(b[0]) - self.of(a[1] - 1) - 1, 0)
+
 
 @dataclass(frozen=True)
 class SafetyRules:
-    """A validated, compiled rule set. Build with ``from_dict``/``from_json``."""
+    """A validated rule set, compiled as comments need it; build with ``from_dict``."""
 
     version: str
     rules: tuple[Rule, ...]
     notes: str = ""
+    anchors: tuple[Anchor, ...] = ()
     _index: _Index = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -572,18 +809,27 @@ class SafetyRules:
         problems = validate_rules(data)
         if problems:
             raise RuleError(problems)
+        anchors = tuple(
+            Anchor(id=a["id"], description=a["description"], phrases=_phrases(a["phrases"]))
+            for a in data.get("anchors", [])
+        )
         rules = tuple(
             Rule(
                 id=r["id"],
                 category=r["category"],
                 description=r["description"],
-                phrases=_compile_all(r["phrases"]),
-                exclusions=_compile_all(r.get("exclusions", {})),
+                phrases=_phrases(r["phrases"]),
+                exclusions=_phrases(r.get("exclusions", {})),
                 notes=r.get("notes", ""),
+                level=r.get("level", Level.URGENT.value),
+                near=tuple(r.get("near", ())),
+                window=r.get("window"),
+                urgent_if=tuple(r.get("urgent_if", ())),
             )
             for r in data["rules"]
         )
-        return cls(version=data["version"], rules=rules, notes=data.get("notes", ""))
+        return cls(version=data["version"], rules=rules, notes=data.get("notes", ""),
+                   anchors=anchors)
 
     @classmethod
     def from_json(cls, text: str) -> SafetyRules:
@@ -599,21 +845,40 @@ class SafetyRules:
         data: dict[str, Any] = {"version": self.version}
         if self.notes:
             data["notes"] = self.notes
+        if self.anchors:
+            data["anchors"] = [a.to_dict() for a in self.anchors]
         data["rules"] = [r.to_dict() for r in self.rules]
         return data
 
+    @functools.cached_property
+    def speller(self) -> Speller:
+        """Reads misspelt words as the words the rules' phrases use (not the anchors')."""
+        words: set[str] = set()
+        stems: set[str] = set()
+        for rule in self.rules:
+            for phrase in rule.phrases:
+                w, s = _words_of(phrase.text)
+                words |= w
+                stems |= s
+        return Speller(words, stems)
+
+    @functools.cached_property
+    def _anchors_by_id(self) -> dict[str, Anchor]:
+        return {a.id: a for a in self.anchors}
+
     def check(self, text: str, language: str | None = None) -> SafetyResult:
-        """Whether ``text`` is urgent, and every phrase that fired.
+        """The comment's level (``urgent``, ``review`` or ``none``) and every phrase that fired.
 
         ``language`` is accepted as a hint only: every language's phrases are checked.
         """
         del language  # a wrong or missing language must not hide a match
         if not text:
-            return _NOT_URGENT
+            return _NOTHING
         norm, index = _normalise_map(text)
         if not norm:
-            return _NOT_URGENT
-        hits: dict[int, list[tuple[int, int, Phrase]]] = {}
+            return _NOTHING
+        norm, index, corrections = self.speller.correct(norm, index)
+        hits: dict[int, list[_Span]] = {}
         pos = 0
         length = len(norm)
         candidates = self._index.candidates
@@ -634,35 +899,82 @@ class SafetyRules:
             for m in entry.phrase.pattern.finditer(norm):
                 hits.setdefault(entry.rule_index, []).append((m.start(), m.end(), entry.phrase))
         if not hits:
-            return _NOT_URGENT
+            return SafetyResult(Level.NONE.value, None, None, (), tuple(corrections))
+        return self._result(text, norm, index, hits, tuple(corrections))
+
+    def _result(self, text: str, norm: str, index: list[int], hits: dict[int, list[_Span]],
+                corrections: tuple[Correction, ...]) -> SafetyResult:
         matches: list[Match] = []
-        first_rule: Rule | None = None
+        best: tuple[Rule, str] | None = None
+        words: _Words | None = None
+        anchor_spans: dict[str, list[tuple[int, int]]] = {}
+
+        def original(s: int, e: int) -> tuple[int, int]:
+            start = index[s]
+            end = index[e - 1] + 1
+            while end < len(text) and _dropped(text[end]):
+                end += 1  # trailing combining marks belong to the last letter
+            return start, end
+
         for rule_index in sorted(hits):
             rule = self.rules[rule_index]
             kept = self._without_exclusions(rule, norm, hits[rule_index])
-            if not kept:
+            placed: list[tuple[_Span, str | None, tuple[int, int] | None]] = []
+            for span in kept:
+                if not rule.near:
+                    placed.append((span, None, None))
+                    continue
+                if words is None:
+                    words = _Words(norm)
+                near = self._nearest_anchor(rule, span, norm, words, anchor_spans)
+                if near is not None:
+                    placed.append((span, *near))
+            if not placed:
                 continue
-            if first_rule is None:
-                first_rule = rule
-            for s, e, phrase in kept:
-                start = index[s]
-                end = index[e - 1] + 1
-                while end < len(text) and _dropped(text[end]):
-                    end += 1  # trailing combining marks belong to the last letter
-                matches.append(
-                    Match(rule.id, rule.category, phrase.text, start, end, text[start:end])
-                )
-        if first_rule is None:
-            return _NOT_URGENT
+            level = rule.level
+            if rule.urgent_if and any(self._anchor_spans(a, norm, anchor_spans)
+                                      for a in rule.urgent_if):
+                level = Level.URGENT.value  # a concern happening now
+            if best is None or Level(level).rank > Level(best[1]).rank:
+                best = (rule, level)
+            for (s, e, phrase), anchor, anchor_at in placed:
+                start, end = original(s, e)
+                anchor_text = None
+                if anchor_at is not None:
+                    a_start, a_end = original(*anchor_at)
+                    anchor_text = text[a_start:a_end]
+                matches.append(Match(rule.id, rule.category, phrase.text, start, end,
+                                     text[start:end], level, anchor, anchor_text))
+        if best is None:
+            return SafetyResult(Level.NONE.value, None, None, (), corrections)
         matches.sort(key=lambda m: (m.start, -m.end))
-        return SafetyResult(
-            urgent=True, reason=first_rule.id, category=first_rule.category, matches=tuple(matches)
-        )
+        rule, level = best
+        return SafetyResult(level=level, reason=rule.id, category=rule.category,
+                            matches=tuple(matches), corrections=corrections)
+
+    def _anchor_spans(self, anchor_id: str, norm: str,
+                      cache: dict[str, list[tuple[int, int]]]) -> list[tuple[int, int]]:
+        spans = cache.get(anchor_id)
+        if spans is None:
+            anchor = self._anchors_by_id[anchor_id]
+            spans = [(m.start(), m.end()) for m in anchor.pattern.finditer(norm)]
+            cache[anchor_id] = spans
+        return spans
+
+    def _nearest_anchor(self, rule: Rule, span: _Span, norm: str, words: _Words,
+                        cache: dict[str, list[tuple[int, int]]]
+                        ) -> tuple[str, tuple[int, int]] | None:
+        """The closest anchor of the rule's kinds within its window of ``span``, if any."""
+        best: tuple[int, str, tuple[int, int]] | None = None
+        for anchor_id in rule.near:
+            for at in self._anchor_spans(anchor_id, norm, cache):
+                apart = words.apart((span[0], span[1]), at)
+                if apart <= rule.words_apart and (best is None or apart < best[0]):
+                    best = (apart, anchor_id, at)
+        return None if best is None else (best[1], best[2])
 
     @staticmethod
-    def _without_exclusions(
-        rule: Rule, norm: str, spans: list[tuple[int, int, Phrase]]
-    ) -> list[tuple[int, int, Phrase]]:
+    def _without_exclusions(rule: Rule, norm: str, spans: list[_Span]) -> list[_Span]:
         """Drop matches lying wholly inside an exclusion match, and matches inside a longer one."""
         if rule.exclusions:
             excluded = [
@@ -670,7 +982,7 @@ class SafetyRules:
             ]
             spans = [sp for sp in spans if not any(a <= sp[0] and sp[1] <= b for a, b in excluded)]
         spans.sort(key=lambda sp: (sp[0], -sp[1]))
-        kept: list[tuple[int, int, Phrase]] = []
+        kept: list[_Span] = []
         for sp in spans:
             if kept and sp[0] >= kept[-1][0] and sp[1] <= kept[-1][1]:
                 continue
