@@ -15,6 +15,21 @@ class ConfigError(RuntimeError):
     """The configuration cannot run safely; the message says what to set."""
 
 
+#: Regions with built-in crisis contacts (the emergency number and national helplines).
+CRISIS_REGIONS = ("GB", "ES", "US")
+
+
+def check_choices(config: dict) -> None:
+    """Raise :class:`ConfigError` for a setting that is not one of its choices (every
+    environment: a patient in crisis must never get a page without a number to call)."""
+    region = config.get("CRISIS_REGION")
+    if region not in CRISIS_REGIONS:
+        raise ConfigError(
+            f"ENGAGE_CRISIS_REGION={region!r} is not one of {', '.join(CRISIS_REGIONS)}: "
+            "set it to the country whose emergency number and helplines patients should see."
+        )
+
+
 def env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(f"ENGAGE_{name}", default)
 
@@ -81,6 +96,8 @@ class Config:
     #: Hours within which feedback should be responded to or closed, by urgency.
     FEEDBACK_TARGET_HOURS = {
         "urgent": env_int("FEEDBACK_TARGET_URGENT_HOURS", 24),
+        # A possible safeguarding concern: a person must have read it within this.
+        "review": env_int("FEEDBACK_TARGET_REVIEW_HOURS", 24),
         "high": env_int("FEEDBACK_TARGET_HIGH_HOURS", 72),
         "normal": env_int("FEEDBACK_TARGET_NORMAL_HOURS", 240),
     }
@@ -94,6 +111,12 @@ class Config:
     #: Weekday (0 Monday .. 6 Sunday) and hour (UTC) from which the weekly team digest goes.
     DIGEST_WEEKDAY = env_int("DIGEST_WEEKDAY", 0)
     DIGEST_HOUR = env_int("DIGEST_HOUR", 7)
+    #: Hour (UTC) from which each service's safeguarding leads get the day's email of
+    #: comments waiting for a safety review (sent once a day, when any are waiting).
+    SAFETY_DIGEST_HOUR = env_int("SAFETY_DIGEST_HOUR", 8)
+    #: Whose emergency number and helplines a patient is shown after a safety alert when an
+    #: admin has set none (``engage/alerts/crisis.py``): ``GB``, ``ES`` or ``US``.
+    CRISIS_REGION = (env("CRISIS_REGION") or "GB").strip().upper()
 
     LANGUAGES = ("en", "es", "ar")
     BABEL_DEFAULT_LOCALE = "en"
@@ -113,6 +136,7 @@ class Config:
     @classmethod
     def validate(cls, config: dict) -> None:
         """Raise :class:`ConfigError` when the settings cannot run safely."""
+        check_choices(config)
         missing = [
             f"ENGAGE_{key}" for key in ("SECRET_KEY", "BASE_URL") if not config.get(key)
         ]
@@ -141,7 +165,7 @@ class DevelopmentConfig(Config):
 
     @classmethod
     def validate(cls, config: dict) -> None:
-        pass
+        check_choices(config)
 
 
 class TestConfig(DevelopmentConfig):
@@ -150,6 +174,7 @@ class TestConfig(DevelopmentConfig):
     SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
     SQLALCHEMY_DATABASE_URI = os.environ.get("ENGAGE_TEST_DATABASE_URL") or "sqlite://"
     BASE_URL = "http://engage.test"
+    CRISIS_REGION = "GB"  # the tests expect 999, whatever the machine's environment says
     WTF_CSRF_ENABLED = True
     SMTP_HOST = "127.0.0.1"
     SMTP_PORT = 1  # tests that send mail start aiosmtpd and set the port

@@ -91,11 +91,13 @@ def _instance_secret(app: Flask) -> str:
 
 def _register_blueprints(app: Flask) -> None:
     from engage.accounts.views import bp as accounts_bp
+    from engage.alerts.admin import bp as crisis_bp
     from engage.alerts.views import bp as alerts_bp
     from engage.api.views import bp as api_bp
     from engage.delivery.views import bp as delivery_bp
     from engage.feedback.admin import bp as feedback_admin_bp
     from engage.feedback.public import bp as tell_us_bp
+    from engage.feedback.safety_views import bp as safety_bp
     from engage.feedback.views import bp as feedback_bp
     from engage.org.views import bp as org_bp
     from engage.patients.views import bp as patients_bp
@@ -105,7 +107,8 @@ def _register_blueprints(app: Flask) -> None:
     from engage.teams.views import bp as teams_bp
 
     for bp in (accounts_bp, org_bp, survey_bp, responses_bp, patients_bp, alerts_bp,
-               delivery_bp, api_bp, feedback_bp, feedback_admin_bp, tell_us_bp, teams_bp):
+               delivery_bp, api_bp, feedback_bp, feedback_admin_bp, tell_us_bp, teams_bp,
+               crisis_bp, safety_bp):
         app.register_blueprint(bp)
     app.register_blueprint(scheduling_bp)
 

@@ -60,6 +60,12 @@ def _feedback_digest() -> object:
     return send_digests()
 
 
+def _safety_digest() -> object:
+    from engage.feedback.safety_digest import send_safety_digests
+
+    return send_safety_digests()
+
+
 def _themes_retrain() -> object:
     from engage.feedback.learning import retrain_if_due
 
@@ -79,6 +85,9 @@ JOBS: tuple[Job, ...] = (
         "Take in free-text answers that a submit could not (themes, safety, PII)."),
     Job("feedback.digest", _feedback_digest, 3600,
         "Email each improvement team its weekly digest, once, after the week ends."),
+    Job("safety.digest", _safety_digest, 900,
+        "Email each service's safeguarding leads, once a day, the comments waiting for a "
+        "safety review."),
     Job("themes.retrain", _themes_retrain, 60,
         "Train a candidate theme model when an admin asked or enough staff confirmations "
         "came in."),

@@ -117,7 +117,15 @@ def test_roles_grant_only_what_the_table_says(make_user):
     assert has_permission(staff, "responses.view")
     assert not has_permission(staff, "alerts.acknowledge")
     assert has_permission(admin, "anything.at.all")
-    assert set(ROLE_PERMISSIONS) == {"admin", "staff", "clinician", "council", "integrator"}
+    assert set(ROLE_PERMISSIONS) == {"admin", "staff", "clinician", "safeguarding",
+                                     "safety_officer", "council", "integrator"}
+    lead, officer = make_user("safeguarding"), make_user("safety_officer")
+    assert has_permission(lead, "alerts.acknowledge") and has_permission(lead, "feedback.triage")
+    assert not has_permission(lead, "safety.manage")
+    assert has_permission(officer, "safety.manage") and has_permission(officer, "crisis.manage")
+    # The safety officer reads redacted wording only: no patient record, no original comment.
+    assert not any(has_permission(officer, p) for p in
+                   ("feedback.view", "patients.view", "responses.view", "alerts.view"))
 
 
 def test_pages_carry_security_headers(client):

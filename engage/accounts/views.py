@@ -70,4 +70,8 @@ def home() -> str | WerkzeugResponse:
         return redirect(url_for("accounts.login"))
     if current_user.role == "council":
         return render_template("accounts/council_home.html")
+    if current_user.role == "safeguarding":
+        return redirect(url_for("feedback.inbox", safety=1))
+    if current_user.role == "safety_officer":
+        return redirect(url_for("safety.misses"))
     return redirect(url_for("org.services"))

@@ -1,16 +1,17 @@
-"""Alert: a response that needs a clinician now (e.g. PHQ-9 item 9 above zero)."""
+"""Alert: a response that needs a clinician now; CrisisContact: where a patient gets help now."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from engage.accounts.models import User
 from engage.core.db import utcnow
 from engage.extensions import db
 from engage.feedback.models import FeedbackItem
+from engage.org.models import Service
 from engage.patients.models import Patient
 from engage.survey.models import Response
 
@@ -49,3 +50,40 @@ class Alert(db.Model):  # type: ignore[name-defined,misc]
     patient: Mapped[Patient | None] = relationship()
     feedback_item: Mapped[FeedbackItem | None] = relationship()
     acknowledged_by: Mapped[User | None] = relationship()
+
+
+class CrisisContact(db.Model):  # type: ignore[name-defined,misc]
+    """A helpline shown on a patient's thank-you page when their answers raised an alert.
+
+    ``crisis_contacts_for`` in ``alerts.services`` says which ones a patient sees.
+    """
+
+    __tablename__ = "crisis_contact"
+    __table_args__ = (
+        CheckConstraint("phone IS NOT NULL OR text IS NOT NULL", name="phone_or_text"),
+        Index("ix_crisis_contact_service_position", "service_id", "position"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: None: the organisation-wide list, for services that have no list of their own.
+    service_id: Mapped[int | None] = mapped_column(ForeignKey("service.id", ondelete="CASCADE"))
+    #: One of ``LANGUAGES``; None: shown whatever the page's language.
+    language: Mapped[str | None] = mapped_column(String(8))
+    name: Mapped[str] = mapped_column(String(120))
+    #: As patients should read it, e.g. ``116 123``; the ``tel:`` link keeps only the digits.
+    phone: Mapped[str | None] = mapped_column(String(40))
+    #: The text line as patients should read it, e.g. ``Text SHOUT to 85258``.
+    text: Mapped[str | None] = mapped_column(String(120))
+    #: When someone answers, e.g. ``24 hours, every day``.
+    hours: Mapped[str] = mapped_column(String(120))
+    #: Who it is for, in a few words, e.g. ``for people under 18``.
+    note: Mapped[str | None] = mapped_column(String(200))
+    #: Lower first, within the service's (or the organisation-wide) list.
+    position: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    service: Mapped[Service | None] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<CrisisContact {self.id} {self.name!r}>"

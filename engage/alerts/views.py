@@ -1,21 +1,41 @@
-"""Open alerts first, one alert with its response, and acknowledging it."""
+"""Open alerts first, one alert, acknowledging it; and the crisis contacts' template helpers."""
 
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from markupsafe import Markup, escape
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 import surveys
+from engage.alerts.crisis import NUMBER
 from engage.alerts.forms import AcknowledgeForm
 from engage.alerts.models import Alert
-from engage.alerts.services import acknowledge, open_alerts_for
+from engage.alerts.services import acknowledge, crisis_contacts_for, open_alerts_for
 from engage.audit.services import record, record_views
 from engage.core.permissions import can_see_service, has_permission, require
 from engage.extensions import db
 
 bp = Blueprint("alerts", __name__)
+# Patient pages of other blueprints (survey, tell_us) show where to get help now through
+# templates/alerts/_crisis_contacts.html, which calls this.
+bp.add_app_template_global(crisis_contacts_for, "crisis_contacts")
+
+
+@bp.app_template_filter("ltr_numbers")
+def ltr_numbers(text: str) -> Markup:
+    """``text`` escaped, with each phone number kept left to right, so that "116 123"
+    inside an Arabic sentence does not read "123 116"."""
+    out, end = [], 0
+    for match in NUMBER.finditer(text):
+        if sum(ch.isdigit() for ch in match.group()) < 3:
+            continue  # "press 2", "24 hours": nothing to reorder
+        out += [escape(text[end:match.start()]),
+                Markup('<span dir="ltr">%s</span>') % match.group()]
+        end = match.end()
+    out.append(escape(text[end:]))
+    return Markup("").join(out)
 
 
 def alert_or_404(alert_id: int) -> Alert:

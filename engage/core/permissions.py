@@ -15,11 +15,17 @@ from flask_login import current_user
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-ROLES = ("admin", "staff", "clinician", "council")
+ROLES = ("admin", "staff", "clinician", "safeguarding", "safety_officer", "council")
 
 #: Triage of feedback: staff and clinicians both read, theme, route and answer comments.
 FEEDBACK = frozenset({"feedback.view", "feedback.triage", "feedback.create", "feedback.reply",
                       "feedback.export"})
+
+#: What a clinician may do; a safeguarding lead does the same for the services they belong to.
+CLINICAL = frozenset(
+    {"responses.view", "patients.view", "alerts.view", "alerts.acknowledge",
+     "invitations.create", "protocols.view", "enrolments.manage"}
+) | FEEDBACK
 
 #: What each role may do. Admins may do everything, including ``protocols.manage``,
 #: ``themes.manage``, ``teams.manage``, ``models.manage`` and ``safety.manage``.
@@ -29,10 +35,13 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
         {"responses.view", "patients.view", "alerts.view", "invitations.create",
          "protocols.view", "enrolments.manage"}
     ) | FEEDBACK,
-    "clinician": frozenset(
-        {"responses.view", "patients.view", "alerts.view", "alerts.acknowledge",
-         "invitations.create", "protocols.view", "enrolments.manage"}
-    ) | FEEDBACK,
+    "clinician": CLINICAL,
+    # Reads the comments waiting for a safety review in their services (the daily digest
+    # goes to them) and is alerted about urgent comments like the clinicians.
+    "safeguarding": CLINICAL,
+    # The clinical safety officer: edits the safety rules and the crisis contacts, reads
+    # the misses and false alarms (redacted wording only). Sees no patient record.
+    "safety_officer": frozenset({"safety.manage", "crisis.manage"}),
     "council": frozenset({"council.view"}),
     # Not a staff role: what an API key acts as (engage/api), never a user's role.
     "integrator": frozenset(

@@ -22,6 +22,9 @@ ALERT_LABELS = {
     "comment-neglect": _l("A comment suggests possible neglect"),
     "comment-safeguarding": _l("A comment raises a safeguarding concern"),
     "comment-danger": _l("A comment suggests someone may be in immediate danger"),
+    "comment-environment": _l("A comment describes an unsafe place"),
+    "comment-impaired-staff": _l("A comment suggests a member of staff was impaired at work"),
+    "comment-staff": _l("Staff marked a comment urgent"),
 }
 #: i18n: invitation statuses, shown to staff
 STATUS_LABELS = {

@@ -33,10 +33,14 @@ def demo(host: str, port: int, no_serve: bool) -> None:
     base = app.config["BASE_URL"]
     click.echo("\nDemo logins (" + base + "/login):")
     for email, role, _name in data.LOGINS:
-        click.echo(f"  {role:<10} {email:<24} password: {data.PASSWORD.format(role=role)}")
+        click.echo(f"  {role:<14} {email:<26} password: {data.PASSWORD.format(role=role)}")
     link = data.fresh_link(base)
     click.echo(f"\nA service's public feedback page (no account): {base}/tell-us/orthopaedics")
     click.echo(f"The triage inbox (log in as staff): {base}/feedback")
+    click.echo(f"Comments waiting for a safety review (log in as safeguarding): "
+               f"{base}/feedback?safety=1")
+    click.echo(f"What the safety screen missed (log in as safety_officer): "
+               f"{base}/feedback/safety/misses")
     click.echo("\nA patient's link (PHQ-9, works on a phone):")
     click.echo(f"  {link}")
     if no_serve:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import g
 from sqlalchemy import select
 
 import surveys
 from engage.accounts.services import create_user
+from engage.alerts.services import save_crisis_contact
 from engage.core.db import utcnow
 from engage.extensions import db
 from engage.org.models import Service
@@ -30,6 +32,8 @@ LOGINS = (
     ("staff@engage.demo", "staff", "Sam Staff"),
     ("clinician@engage.demo", "clinician", "Chris Clinician"),
     ("council@engage.demo", "council", "Carmen Council"),
+    ("safeguarding@engage.demo", "safeguarding", "Sasha Okonjo"),
+    ("safety@engage.demo", "safety_officer", "Omar Haddad"),
 )
 
 COMMENTS = {
@@ -76,12 +80,32 @@ PUBLIC_COMMENTS = (
     ("es", "El personal fue muy atento, pero el aparcamiento es carísimo.", None),
     ("ar", "الممرضات كن لطيفات جداً مع والدتي.", None),
     ("en", "Nurse Priya on the ward made my week. Please tell her.", None),
+    ("en", "My nan was left soiled for hours on the ward and nobody came when she rang.", None),
+    ("en", "I'd rather be dead than eat that hospital food again.", None),
+)
+#: What the safety screen flagged or missed, and what staff then decided, with why:
+#: (text, where it came from, level staff set, reason).
+SAFETY_DECISIONS = (
+    ("My dad has gone very quiet and jumpy since the new carer started visiting.", "staff",
+     "review", "Withdrawn and frightened since a new carer: possible abuse. Passed to the "
+     "safeguarding lead."),
+    ("I'd rather be dead than eat that hospital food again.", None, "none",
+     "A figure of speech about the food. Rang the patient, who laughed: no risk."),
 )
 #: Taken by phone or on paper: (how, text).
 STAFF_COMMENTS = (
     ("phone", "Caller unhappy that her appointment was cancelled twice by text with no reason."),
     ("paper", "Card left at reception: the toilets on level 2 were dirty all week."),
     ("phone", "Husband says nobody explained the new tablets before discharge."),
+    ("phone", "Daughter says the night carer was very rough with her dad and he has bruises "
+              "on his arms."),
+    ("phone", "My dad has gone very quiet and jumpy since the new carer started visiting."),
+)
+#: The mental health team's crisis line, as (language, name, when someone answers).
+CRISIS_LINE = (
+    ("en", "Community Mental Health crisis line", "24 hours, every day"),
+    ("es", "Línea de crisis del Equipo de Salud Mental Comunitaria", "24 horas, todos los días"),
+    ("ar", "خط الأزمات لفريق الصحة النفسية المجتمعية", "على مدار 24 ساعة، كل يوم"),
 )
 #: Improvement teams the demo ships, the demo logins in them, and the themes they own.
 TEAMS = (
@@ -112,7 +136,9 @@ def load(seed: int = 7, now: datetime | None = None) -> None:
     ortho = create_service("orthopaedics", "Orthopaedic Outpatients")
     for email, role, name in LOGINS:
         create_user(email, role, PASSWORD.format(role=role), name=name,
-                    services=[mental, ortho] if role in ("staff", "clinician") else [])
+                    services=[mental, ortho] if role in ("staff", "clinician", "safeguarding")
+                    else [])
+    _crisis_contacts(mental)
     for number in range(1, 31):
         language = "es" if number % 5 == 0 else "ar" if number % 7 == 0 else "en"
         patient, _ = get_or_create_patient(f"DEMO-{number:04d}", language=language,
@@ -136,6 +162,14 @@ def load(seed: int = 7, now: datetime | None = None) -> None:
     _settle_old_alerts(now)
     _protocols(mental, ortho, now, rng)
     db.session.commit()
+
+
+def _crisis_contacts(mental: Service) -> None:
+    """The mental health team's own crisis line, in each language; orthopaedics shows the
+    built-in contacts. The number is in Ofcom's range for drama (Leeds), so it rings nobody."""
+    for language, name, hours in CRISIS_LINE:
+        save_crisis_contact(None, service_id=mental.id, language=language, name=name,
+                            phone="0113 496 0000", text=None, hours=hours)
 
 
 def _feedback(mental: Service, ortho: Service, now: datetime, rng: random.Random) -> None:
@@ -176,12 +210,24 @@ def _feedback(mental: Service, ortho: Service, now: datetime, rng: random.Random
         confirm_themes(item, triager)
         if age > timedelta(days=21) and rng.random() < 0.9:
             set_status(item, "closed", triager, "Shared with the team at the monthly review.")
+    _safety_decisions(items, triager, now)
     with_contact = next(i for i in items if i.has_contact and i.urgency != "urgent"
                         and i.status != "closed")
     send_reply(with_contact, triager, channel="email",
                body="Thank you for telling us. We are looking into what happened and will "
                     "call you this week.")
     db.session.flush()
+
+
+def _safety_decisions(items: Any, user: Any, now: datetime) -> None:
+    """A miss raised to review and a false alarm cleared, so the officer's page has both."""
+    from engage.feedback.safeguarding import set_safety_level
+
+    by_text = {i.text: i for i in items}
+    for n, (text, _source, level, reason) in enumerate(SAFETY_DECISIONS):
+        item = by_text.get(text)
+        if item is not None:
+            set_safety_level(item, level, user, reason, now=now - timedelta(days=n + 1))
 
 
 def _protocols(mental: Service, ortho: Service, now: datetime, rng: random.Random) -> None:

@@ -32,6 +32,7 @@ from engage.feedback.models import (
     ItemTheme,
     ReplyTemplate,
     RoutingRule,
+    SafetyChange,
     SafetyRuleSet,
     Theme,
     ThemeEvent,
@@ -403,6 +404,13 @@ class RuleRow:
     notes: str = ""
     phrases: dict[str, str] = field(default_factory=dict)
     exclusions: dict[str, str] = field(default_factory=dict)
+    #: ``urgent`` or ``review``.
+    level: str = "urgent"
+    #: Anchor ids the phrases must be near (none: anywhere), and within how many words.
+    near: list[str] = field(default_factory=list)
+    window: str = ""
+    #: Anchor ids that make this review rule urgent when the comment holds one anywhere.
+    urgent_if: list[str] = field(default_factory=list)
     remove: bool = False
     problems: list[str] = field(default_factory=list)
 
@@ -413,6 +421,21 @@ class RuleRow:
 
 
 @dataclass
+class AnchorRow:
+    """One anchor's fieldset: words that place a rule's phrase (a person, a time, a place)."""
+
+    index: int
+    id: str = ""
+    description: str = ""
+    phrases: dict[str, str] = field(default_factory=dict)
+    remove: bool = False
+
+    def is_blank(self) -> bool:
+        return not (self.id.strip() or self.description.strip()
+                    or any(v.strip() for v in self.phrases.values()))
+
+
+@dataclass
 class RulesForm:
     """The rule editor's contents: rows to show again, and the rules dict they make."""
 
@@ -420,8 +443,13 @@ class RulesForm:
     notes: str
     languages: list[str]
     rows: list[RuleRow]
+    anchors: list[AnchorRow] = field(default_factory=list)
     #: Position in ``data["rules"]`` (1-based, as validate_rules counts) -> row index.
     row_of: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def anchor_ids(self) -> list[str]:
+        return [a.id.strip() for a in self.anchors if a.id.strip() and not a.remove]
 
     def data(self) -> dict[str, Any]:
         out: list[dict[str, Any]] = []
@@ -431,6 +459,15 @@ class RulesForm:
                 continue
             rule: dict[str, Any] = {"id": row.id.strip(), "category": row.category,
                                     "description": row.description.strip()}
+            if row.level != "urgent":
+                rule["level"] = row.level
+            if row.near:
+                rule["near"] = list(row.near)
+                window = row.window.strip()
+                if window:
+                    rule["window"] = int(window) if window.isdigit() else window
+            if row.urgent_if:
+                rule["urgent_if"] = list(row.urgent_if)
             if row.notes.strip():
                 rule["notes"] = row.notes.strip()
             rule["phrases"] = _lines_by_language(row.phrases)
@@ -439,9 +476,15 @@ class RulesForm:
                 rule["exclusions"] = exclusions
             out.append(rule)
             self.row_of[len(out)] = row.index
-        data: dict[str, Any] = {"version": self.version.strip(), "rules": out}
+        data: dict[str, Any] = {"version": self.version.strip()}
         if self.notes.strip():
             data["notes"] = self.notes.strip()
+        anchors = [{"id": a.id.strip(), "description": a.description.strip(),
+                    "phrases": _lines_by_language(a.phrases)}
+                   for a in self.anchors if not (a.remove or a.is_blank())]
+        if anchors:
+            data["anchors"] = anchors
+        data["rules"] = out
         return data
 
 
@@ -460,21 +503,32 @@ def _languages(extra: Any = ()) -> list[str]:
 
 
 def rules_form_from(data: dict[str, Any]) -> RulesForm:
-    """The editor filled with ``data`` (a rules dict), plus one empty rule to add."""
+    """The editor filled with ``data`` (a rules dict), plus one empty rule and anchor to add."""
     found = {lang for rule in data.get("rules", [])
              for key in ("phrases", "exclusions") for lang in rule.get(key, {})}
+    found |= {lang for anchor in data.get("anchors", []) for lang in anchor.get("phrases", {})}
     languages = _languages(sorted(found))
     rows = [
         RuleRow(index=n, id=rule["id"], category=rule["category"],
                 description=rule["description"], notes=rule.get("notes", ""),
                 phrases={lang: "\n".join(rule["phrases"].get(lang, [])) for lang in languages},
                 exclusions={lang: "\n".join(rule.get("exclusions", {}).get(lang, []))
-                            for lang in languages})
+                            for lang in languages},
+                level=rule.get("level", "urgent"), near=list(rule.get("near", [])),
+                window=str(rule["window"]) if "window" in rule else "",
+                urgent_if=list(rule.get("urgent_if", [])))
         for n, rule in enumerate(data.get("rules", []))
     ]
     rows.append(RuleRow(index=len(rows)))
+    anchors = [
+        AnchorRow(index=n, id=anchor["id"], description=anchor["description"],
+                  phrases={lang: "\n".join(anchor["phrases"].get(lang, []))
+                           for lang in languages})
+        for n, anchor in enumerate(data.get("anchors", []))
+    ]
+    anchors.append(AnchorRow(index=len(anchors)))
     return RulesForm(version=data.get("version", ""), notes=data.get("notes", ""),
-                     languages=languages, rows=rows)
+                     languages=languages, rows=rows, anchors=anchors)
 
 
 def rules_form_posted(form: MultiDict[str, str]) -> RulesForm:
@@ -490,11 +544,24 @@ def rules_form_posted(form: MultiDict[str, str]) -> RulesForm:
             description=form.get(key + "description", ""), notes=form.get(key + "notes", ""),
             phrases={lang: form.get(f"{key}phrases-{lang}", "") for lang in languages},
             exclusions={lang: form.get(f"{key}exclusions-{lang}", "") for lang in languages},
+            level="review" if form.get(key + "level") == "review" else "urgent",
+            near=[a for a in form.getlist(key + "near") if a],
+            window=form.get(key + "window", "")[:6],
+            urgent_if=[a for a in form.getlist(key + "urgent_if") if a],
             remove=form.get(key + "remove") == "1"))
     if not rows or not rows[-1].is_blank():
         rows.append(RuleRow(index=len(rows)))
+    anchors = []
+    for n in range(min(form.get("anchor_count", 0, type=int) or 0, MAX_RULES)):
+        key = f"anchor-{n}-"
+        anchors.append(AnchorRow(
+            index=n, id=form.get(key + "id", ""), description=form.get(key + "description", ""),
+            phrases={lang: form.get(f"{key}phrases-{lang}", "") for lang in languages},
+            remove=form.get(key + "remove") == "1"))
+    if not anchors or not anchors[-1].is_blank():
+        anchors.append(AnchorRow(index=len(anchors)))
     return RulesForm(version=form.get("version", ""), notes=form.get("notes", ""),
-                     languages=languages, rows=rows)
+                     languages=languages, rows=rows, anchors=anchors)
 
 
 def _place_problems(editor: RulesForm, problems: list[str],
@@ -515,19 +582,20 @@ def _place_problems(editor: RulesForm, problems: list[str],
     return summary
 
 
-def highlighted(text: str, matches: tuple[Match, ...]) -> list[tuple[str, bool]]:
-    """``text`` cut into (piece, matched) so that what fired can be marked."""
-    pieces: list[tuple[str, bool]] = []
+def highlighted(text: str, matches: tuple[Match, ...]) -> list[tuple[str, str | None]]:
+    """``text`` cut into (piece, level) so that what fired can be marked by its level
+    (``urgent`` or ``review``; None where nothing matched)."""
+    pieces: list[tuple[str, str | None]] = []
     at = 0
     for match in sorted(matches, key=lambda m: (m.start, -m.end)):
         if match.start < at:
             continue  # inside or across the previous match: that one is marked already
         if match.start > at:
-            pieces.append((text[at:match.start], False))
-        pieces.append((text[match.start:match.end], True))
+            pieces.append((text[at:match.start], None))
+        pieces.append((text[match.start:match.end], match.level))
         at = match.end
     if at < len(text):
-        pieces.append((text[at:], False))
+        pieces.append((text[at:], None))
     return pieces
 
 
@@ -540,7 +608,7 @@ class Trial:
     typed: bool = False
     result: Any = None
     rules: SafetyRules | None = None
-    pieces: list[tuple[str, bool]] = field(default_factory=list)
+    pieces: list[tuple[str, str | None]] = field(default_factory=list)
 
     def rule(self, rule_id: str) -> Any:
         assert self.rules is not None
@@ -566,7 +634,16 @@ def _render_safety(editor: RulesForm, *, errors: dict[str, str] | None = None,
 @require("safety.manage")
 def safety() -> ResponseReturnValue:
     if request.method == "GET":
-        return _render_safety(rules_form_from(active_rules()[0].to_dict()))
+        editor = rules_form_from(active_rules()[0].to_dict())
+        change = _by_id(SafetyChange, request.args.get("try", ""))
+        if change is None:
+            return _render_safety(editor)
+        # From the misses page: the wording, tried at once with the rules in force.
+        trial = Trial(text=change.wording, language=change.language,
+                      rules=active_rules()[0])
+        trial.result = trial.rules.check(trial.text, trial.language)  # type: ignore[union-attr]
+        trial.pieces = highlighted(trial.text, trial.result.matches)
+        return _render_safety(editor, trial=trial)
     _check_csrf()
     editor = rules_form_posted(request.form)
     note = request.form.get("note", "")

@@ -19,18 +19,43 @@ def feedback() -> None:
 
 
 @feedback.command("classify")
-@click.option("--text", required=True, help="The comment.")
+@click.option("--text", default=None, help="One comment: its analysis is printed as JSON.")
 @click.option("--question", default=None, help="The question it answers (changes its meaning).")
 @click.option("--language", default=None, help="Its language, e.g. en, es, ar (a hint).")
+@click.option("--input", "input_path", default=None, type=click.Path(dir_okay=False),
+              help="A CSV with the columns text, question and language (the last two may be "
+                   "empty): every row is classified.")
+@click.option("--output", "output_path", default=None, type=click.Path(dir_okay=False),
+              help="With --input: the CSV to write, every row in order with level, urgent, "
+                   "reason, themes, sentiment and redacted added.")
 @with_appcontext
-def classify(text: str, question: str | None, language: str | None) -> None:
-    """Print the themes, sentiment, urgency and PII of one comment as one JSON object.
+def classify(text: str | None, question: str | None, language: str | None,
+             input_path: str | None, output_path: str | None) -> None:
+    """Themes, sentiment, safety level and personal details of comments.
 
+    With --text, prints one JSON object. With --input and --output, classifies a CSV.
     Uses the theme model and safety rules in force (the shipped ones before any
-    database exists). Writes nothing.
+    database exists). Writes nothing to the database.
     """
+    from engage.feedback import batch
     from engage.feedback.analysis import analyse
 
+    if input_path or output_path:
+        if text is not None:
+            fail("give either --text or --input and --output, not both")
+        if not (input_path and output_path):
+            fail("--input and --output go together")
+        try:
+            rows = batch.classify_csv(input_path, output_path)
+        except batch.BatchError as exc:
+            fail(str(exc))
+        finally:
+            db.session.rollback()
+        click.echo(f"classified {rows.total} comments into {output_path}: "
+                   f"{rows.urgent} urgent, {rows.review} for a safety review")
+        return
+    if text is None:
+        fail("give a comment with --text, or a CSV with --input and --output")
     analysis = analyse(text, question, language)
     db.session.rollback()
     click.echo(json.dumps(analysis.as_json(text), ensure_ascii=False))
@@ -44,6 +69,17 @@ def intake_command() -> None:
 
     taken = intake_pending()
     click.echo(f"took in {taken} comments")
+
+
+@feedback.command("safety-digest")
+@click.option("--now", "now_text", default=None,
+              help="Act as if it were this UTC time (ISO 8601), e.g. 2027-03-08T08:00.")
+@with_appcontext
+def safety_digest_command(now_text: str | None) -> None:
+    """Email today's safety-review digests that are due (what the job does)."""
+    from engage.feedback.safety_digest import send_safety_digests
+
+    click.echo(f"sent {send_safety_digests(_parse_now(now_text))} safety digests")
 
 
 @feedback.command("digest")

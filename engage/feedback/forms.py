@@ -58,6 +58,11 @@ class UrgencyForm(FlaskForm):
     urgency = SelectField(_l("Urgency"), validate_choice=False)
 
 
+class SafetyLevelForm(FlaskForm):
+    level = SelectField(_l("Safety level"), validate_choice=False)
+    reason = TextAreaField(_l("Why"))
+
+
 class NoteForm(FlaskForm):
     note = TextAreaField(_l("Note"))
 

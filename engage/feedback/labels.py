@@ -87,7 +87,27 @@ STATUS_LABELS = {
     "responded": _l("Responded"), "closed": _l("Closed"),
 }
 #: i18n: urgency of a feedback item
-URGENCY_LABELS = {"urgent": _l("Urgent"), "high": _l("High"), "normal": _l("Normal")}
+URGENCY_LABELS = {"urgent": _l("Urgent"), "review": _l("Safety review"), "high": _l("High"),
+                  "normal": _l("Normal")}
+#: i18n: a comment's safety level, as staff choose it
+SAFETY_LEVEL_LABELS = {
+    "urgent": _l("Urgent: a risk to life or ongoing abuse (alert the clinicians now)"),
+    "review": _l("Safety review: a possible safeguarding concern a lead must read"),
+    "none": _l("No safety concern"),
+}
+#: i18n: short names of the safety levels
+SAFETY_LEVEL_NAMES = {"urgent": _l("Urgent"), "review": _l("Safety review"),
+                      "none": _l("No safety concern")}
+#: i18n: what a change of safety level teaches the screen
+SAFETY_CHANGE_LABELS = {"miss": _l("Missed by the screen"),
+                        "false_alarm": _l("False alarm"),
+                        "raise": _l("Raised"), "lower": _l("Lowered")}
+#: i18n: the safety screen's categories of concern
+SAFETY_CATEGORY_LABELS = {
+    "self-harm": _l("self-harm or suicide"), "abuse": _l("abuse"), "neglect": _l("neglect"),
+    "safeguarding": _l("safeguarding"), "danger": _l("danger"),
+    "environment": _l("an unsafe place"), "impaired-staff": _l("impaired staff"),
+}
 #: i18n: where a comment came from
 SOURCE_LABELS = {"survey": _l("Survey answer"), "web": _l("Feedback page"),
                  "staff": _l("Taken by staff")}

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    CheckConstraint,
     Date,
     ForeignKey,
     Index,
@@ -26,6 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from engage.accounts.models import User
 from engage.core.db import utcnow
 from engage.extensions import db
+from engage.feedback.text.safety import Level
 from engage.org.models import Service
 from engage.patients.models import Patient
 from engage.teams.models import ImprovementTeam
@@ -36,8 +38,13 @@ STATUSES = ("new", "triaged", "routed", "responded", "closed")
 OPEN_STATUSES = ("new", "triaged", "routed")
 #: ``survey`` (a free-text answer), ``web`` (the public page), ``staff`` (typed in by staff).
 SOURCES = ("survey", "web", "staff")
-#: Most urgent first. ``urgent``: a safety rule fired; ``high``: very negative.
-URGENCIES = ("urgent", "high", "normal")
+#: Most urgent first. ``urgent`` and ``review`` are the safety levels (an urgent or a review
+#: rule fired, or staff raised it); ``high``: very negative; ``normal``: the rest.
+URGENCIES = ("urgent", "review", "high", "normal")
+#: The urgencies that are safety levels: a person must read the comment within its target.
+SAFETY_URGENCIES = (Level.URGENT.value, Level.REVIEW.value)
+#: A comment's safety level: what the screen said, or what staff set.
+SAFETY_LEVELS = tuple(level.value for level in Level)
 #: How staff received feedback they type in.
 RECEIVED_VIA = ("phone", "paper", "in-person", "email", "other")
 #: Who left a comment on the public page.
@@ -101,6 +108,10 @@ class FeedbackItem(db.Model):  # type: ignore[name-defined,misc]
         Index("ix_feedback_item_status_received", "status", "received_at"),
         Index("ix_feedback_item_status_due", "status", "due_at"),
         Index("ix_feedback_item_service_received", "service_id", "received_at"),
+        # The safety queue and the digest: open items by urgency.
+        Index("ix_feedback_item_urgency_status", "urgency", "status"),
+        CheckConstraint("urgency IN ('urgent', 'review', 'high', 'normal')", name="urgency"),
+        CheckConstraint("screen_level IN ('urgent', 'review', 'none')", name="screen_level"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -134,12 +145,16 @@ class FeedbackItem(db.Model):  # type: ignore[name-defined,misc]
     #: As staff confirmed or corrected it; None until they do.
     sentiment: Mapped[int | None]
 
-    #: One of :data:`URGENCIES`.
+    #: One of :data:`URGENCIES`; ``urgent`` and ``review`` are its safety level.
     urgency: Mapped[str] = mapped_column(String(8), default="normal")
-    #: The safety rule that fired (its id), its category, and where it matched.
-    urgent_reason: Mapped[str | None] = mapped_column(String(64))
-    urgent_category: Mapped[str | None] = mapped_column(String(16))
-    urgent_matches: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    #: The level the safety screen gave it when it came in (never changed afterwards):
+    #: compared with :attr:`safety_level`, it tells a miss from a false alarm.
+    screen_level: Mapped[str] = mapped_column(String(8), default=Level.NONE.value)
+    #: The safety rule that fired (its id), its category, and where it matched
+    #: (``[{"rule", "start", "end", "level"}]`` into :attr:`text`).
+    safety_reason: Mapped[str | None] = mapped_column(String(64))
+    safety_category: Mapped[str | None] = mapped_column(String(16))
+    safety_matches: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     safety_rules_version: Mapped[str | None] = mapped_column(String(40))
     #: The theme model that suggested the themes.
     model_version: Mapped[str | None] = mapped_column(String(100))
@@ -182,6 +197,11 @@ class FeedbackItem(db.Model):  # type: ignore[name-defined,misc]
     def shown_sentiment(self) -> int | None:
         """Staff's sentiment where they gave one, else the model's."""
         return self.sentiment if self.sentiment is not None else self.suggested_sentiment
+
+    @property
+    def safety_level(self) -> str:
+        """``urgent``, ``review`` or ``none``: how soon a person must read it, for safety."""
+        return self.urgency if self.urgency in SAFETY_URGENCIES else Level.NONE.value
 
     @property
     def themes_confirmed(self) -> bool:
@@ -369,5 +389,65 @@ class TeamDigest(db.Model):  # type: ignore[name-defined,misc]
     status: Mapped[str] = mapped_column(String(8), default="sending")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+    recipients: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class SafetyChange(db.Model):  # type: ignore[name-defined,misc]
+    """Staff raised or lowered a comment's safety level: what the screen said, and why.
+
+    ``kind`` says what it teaches: a ``miss`` (the screen said none, staff said review
+    or urgent), a ``false_alarm`` (the screen flagged it, staff said none), a ``raise``
+    (review made urgent) or a ``lower`` (urgent made review). Each item counts at most
+    once as a miss and once as a false alarm. ``wording`` is the redacted text, so the
+    clinical safety officer can write a rule from it without seeing who wrote it.
+    """
+
+    __tablename__ = "safety_change"
+    __table_args__ = (
+        Index("ix_safety_change_kind_at", "kind", "at"),
+        CheckConstraint("kind IN ('miss', 'false_alarm', 'raise', 'lower')", name="kind"),
+        CheckConstraint("from_level IN ('urgent', 'review', 'none')", name="from_level"),
+        CheckConstraint("to_level IN ('urgent', 'review', 'none')", name="to_level"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("feedback_item.id", ondelete="CASCADE"),
+                                         index=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("service.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    #: One of ``miss``, ``false_alarm``, ``raise``, ``lower``.
+    kind: Mapped[str] = mapped_column(String(12))
+    from_level: Mapped[str] = mapped_column(String(8))
+    to_level: Mapped[str] = mapped_column(String(8))
+    #: What the screen said when the comment came in, and the rules version it used.
+    screen_level: Mapped[str] = mapped_column(String(8))
+    rules_version: Mapped[str | None] = mapped_column(String(40))
+    #: Why, in the words of the member of staff.
+    reason: Mapped[str] = mapped_column(Text)
+    #: The comment with personal details removed, as it was when the level changed.
+    wording: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(8), default="en")
+
+    user: Mapped[User | None] = relationship()
+    item: Mapped[FeedbackItem] = relationship()
+
+
+class SafetyDigest(db.Model):  # type: ignore[name-defined,misc]
+    """One service's daily email of comments waiting for a safety review: claimed, then sent."""
+
+    __tablename__ = "safety_digest"
+
+    service_id: Mapped[int] = mapped_column(ForeignKey("service.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    #: The day (UTC) the digest is for.
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    #: ``sending``, ``sent``, ``failed`` (tried again) or ``skipped`` (nothing waiting).
+    status: Mapped[str] = mapped_column(String(8), default="sending")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    #: Comments listed, and people it went to.
+    items: Mapped[int] = mapped_column(default=0)
     recipients: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(Text)

@@ -28,6 +28,7 @@ from engage.feedback.labels import theme_label
 from engage.feedback.models import (
     OPEN_STATUSES,
     RESPONDENTS,
+    SAFETY_URGENCIES,
     STATUSES,
     URGENCIES,
     FeedbackEvent,
@@ -85,6 +86,14 @@ def target_for(urgency: str, received_at: datetime) -> datetime:
     return received_at + timedelta(hours=hours)
 
 
+def priority_of(level: str, sentiment: int | None) -> str:
+    """The urgency of a comment at ``level`` (a safety level): the level itself when it is
+    ``urgent`` or ``review``, else ``high`` for a very negative comment and ``normal``."""
+    if level in SAFETY_URGENCIES:
+        return level
+    return "high" if sentiment == 5 else "normal"
+
+
 def intake(
     *, service: Service, text: str, source: str, question: str | None = None,
     language: str = "en", received_at: datetime | None = None,
@@ -113,8 +122,8 @@ def intake(
     extra = [part for part in (contact.name or "").split() if len(part) > 1]
     analysis = analyse(text, question, language, extra_names=extra)
     prediction = analysis.prediction
-    urgency = ("urgent" if analysis.safety.urgent
-               else "high" if prediction.sentiment == 5 else "normal")
+    screen_level = analysis.safety.level
+    urgency = priority_of(screen_level, prediction.sentiment)
     item = FeedbackItem(
         service_id=service.id, source=source, received_via=received_via,
         response_id=response.id if response else None, link_id=link_id,
@@ -125,9 +134,9 @@ def intake(
         pii=[{"kind": s.kind, "start": s.start, "end": s.end} for s in analysis.pii],
         suggested_sentiment=prediction.sentiment,
         sentiment_confidence=round(prediction.sentiment_confidence, 4),
-        urgency=urgency, urgent_reason=analysis.safety.reason,
-        urgent_category=analysis.safety.category,
-        urgent_matches=[{"rule": m.rule, "start": m.start, "end": m.end}
+        urgency=urgency, screen_level=screen_level, safety_reason=analysis.safety.reason,
+        safety_category=analysis.safety.category,
+        safety_matches=[{"rule": m.rule, "start": m.start, "end": m.end, "level": m.level}
                         for m in analysis.safety.matches],
         safety_rules_version=analysis.rules_version[:40],
         model_version=analysis.model_version[:100],
@@ -144,8 +153,8 @@ def intake(
     db.session.flush()
     _suggest_themes(item, analysis)
     _event(item, "received", created_by, to_status="new", source=source, at=now,
-           urgency=urgency, **({"rule": analysis.safety.reason} if analysis.safety.urgent
-                               else {}))
+           urgency=urgency, **({"rule": analysis.safety.reason, "level": screen_level}
+                               if analysis.safety.flagged else {}))
     record("create", "feedback_item", item.id, patient_id=item.patient_id,
            actor=None if created_by else ("patient-link" if source == "survey" else "web"),
            source=source)
@@ -478,9 +487,14 @@ def assign(item: FeedbackItem, assignee: Any, user: Any) -> None:
 
 
 def set_urgency(item: FeedbackItem, urgency: str, user: Any) -> None:
-    """Change the urgency; the response target follows it."""
+    """Change the priority of a comment with no safety level (``high`` or ``normal``); the
+    response target follows it. Safety levels change only with a reason
+    (:func:`engage.feedback.safeguarding.set_safety_level`)."""
     if urgency not in URGENCIES:
         raise FeedbackError(_l("Choose an urgency from the list."), "urgency")
+    if urgency in SAFETY_URGENCIES or item.urgency in SAFETY_URGENCIES:
+        raise FeedbackError(_l("Change the safety level with the safety form, and say why."),
+                            "urgency")
     if urgency == item.urgency:
         return
     _event(item, "urgency", user, old=item.urgency, new=urgency)
@@ -585,10 +599,13 @@ class InboxFilter:
     received_to: datetime | None = None
     overdue: bool = False
     mine: bool = False
+    #: Only comments with a safety level (urgent or review).
+    safety: bool = False
     q: str = ""
 
 
-URGENCY_RANK = case({"urgent": 0, "high": 1}, value=FeedbackItem.urgency, else_=2)
+URGENCY_RANK = case({"urgent": 0, "review": 1, "high": 2}, value=FeedbackItem.urgency,
+                    else_=3)
 
 
 def inbox_query(user: Any, f: InboxFilter, now: datetime | None = None) -> Select[Any]:
@@ -615,6 +632,8 @@ def inbox_query(user: Any, f: InboxFilter, now: datetime | None = None) -> Selec
         query = query.where(FeedbackItem.source == f.source)
     if f.urgency in URGENCIES:
         query = query.where(FeedbackItem.urgency == f.urgency)
+    if f.safety:
+        query = query.where(FeedbackItem.urgency.in_(SAFETY_URGENCIES))
     if f.received_from:
         query = query.where(FeedbackItem.received_at >= f.received_from)
     if f.received_to:

@@ -26,13 +26,14 @@ from engage.core.db import utcnow
 from engage.core.i18n import LANGUAGE_NAMES
 from engage.core.permissions import has_permission, require
 from engage.extensions import db
-from engage.feedback import replies, services
+from engage.feedback import replies, safeguarding, services
 from engage.feedback.forms import (
     ActionForm,
     AssignForm,
     NoteForm,
     ReplyForm,
     RouteForm,
+    SafetyLevelForm,
     StaffEntryForm,
     StatusForm,
     ThemesForm,
@@ -42,6 +43,10 @@ from engage.feedback.labels import (
     PII_LABELS,
     RECEIVED_VIA_LABELS,
     RESPONDENT_LABELS,
+    SAFETY_CATEGORY_LABELS,
+    SAFETY_CHANGE_LABELS,
+    SAFETY_LEVEL_LABELS,
+    SAFETY_LEVEL_NAMES,
     SENTIMENT_LABELS,
     SOURCE_LABELS,
     STATUS_LABELS,
@@ -102,10 +107,11 @@ def read_filter() -> tuple[InboxFilter, dict[str, str]]:
         received_to=(datetime.combine(end, time(0), tzinfo=UTC) + timedelta(days=1))
         if end else None,
         overdue=request.args.get("overdue") == "1", mine=request.args.get("mine") == "1",
+        safety=request.args.get("safety") == "1",
         q=request.args.get("q", "").strip()[:200],
     )
     kept = {k: v for k in ("service", "theme", "team", "sentiment", "status", "source",
-                           "urgency", "from", "to", "overdue", "mine", "q")
+                           "urgency", "from", "to", "overdue", "mine", "safety", "q")
             if (v := request.args.get(k, "").strip())}
     return f, kept
 
@@ -149,10 +155,14 @@ def inbox() -> str:
     overdue_total = db.session.scalar(
         select(func.count()).select_from(
             services.inbox_query(current_user, InboxFilter(overdue=True), now).subquery()))
+    review_total = db.session.scalar(
+        select(func.count()).select_from(
+            services.inbox_query(current_user, InboxFilter(urgency="review"), now).subquery()))
     return render_template(
         "feedback/inbox.html", items=items, total=total, page=page,
         pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1), kept=kept, f=f, now=now,
-        query_string=urlencode(kept), overdue_total=overdue_total, form=ActionForm(),
+        query_string=urlencode(kept), overdue_total=overdue_total, review_total=review_total,
+        form=ActionForm(),
         may_triage=has_permission(current_user, "feedback.triage"),
         **_filter_choices(),
     )
@@ -214,7 +224,8 @@ def _highlights(item: FeedbackItem) -> list[tuple[str, str | None]]:
     """The text cut into (piece, mark) where mark is ``danger`` (a safety rule matched),
     a PII kind, or None."""
     marks: list[tuple[int, int, str]] = [
-        (m["start"], m["end"], "danger") for m in item.urgent_matches]
+        (m["start"], m["end"], "review" if m.get("level") == "review" else "danger")
+        for m in item.safety_matches]
     marks += [(p["start"], p["end"], p["kind"]) for p in item.pii]
     marks.sort()
     pieces: list[tuple[str, str | None]] = []
@@ -232,8 +243,8 @@ def _highlights(item: FeedbackItem) -> list[tuple[str, str | None]]:
 
 
 def _render_item(item: FeedbackItem, *, themes_form: ThemesForm | None = None,
-                 reply_form: ReplyForm | None = None, errors: dict[str, str] | None = None,
-                 status: int = 200) -> tuple[str, int]:
+                 reply_form: ReplyForm | None = None, safety_form: SafetyLevelForm | None = None,
+                 errors: dict[str, str] | None = None, status: int = 200) -> tuple[str, int]:
     f, kept = read_filter()
     previous_id, next_id = _neighbours(item, f)
     record("view", "feedback_item", item.id, patient_id=item.patient_id)
@@ -247,7 +258,7 @@ def _render_item(item: FeedbackItem, *, themes_form: ThemesForm | None = None,
         ("sms", _("Text message to %(number)s", number=item.contact_phone), item.contact_phone),
     ) if address]
     staff = list(db.session.scalars(
-        select(User).where(User.active.is_(True), User.role.in_(("staff", "clinician", "admin")))
+        select(User).where(User.active.is_(True), User.role.in_(("staff", "clinician", "safeguarding", "admin")))
         .order_by(User.name, User.email)))
     all_t = all_themes()
     live = {t.theme_id: t for t in item.live_themes()}
@@ -259,6 +270,7 @@ def _render_item(item: FeedbackItem, *, themes_form: ThemesForm | None = None,
         status_form=StatusForm(status=item.status), assign_form=AssignForm(
             assignee=item.assigned_to_id or 0),
         route_form=RouteForm(), urgency_form=UrgencyForm(urgency=item.urgency),
+        safety_form=safety_form or SafetyLevelForm(level=item.safety_level),
         note_form=NoteForm(), action_form=ActionForm(),
         staff=staff, teams=_teams(), errors=errors or {},
         categories=categories(), themes_by_category=_by_category(all_t, item),
@@ -389,6 +401,30 @@ def urgency(item_id: int) -> WerkzeugResponse | tuple[str, int]:
     except FeedbackError as exc:
         return _render_item(item, errors={"urgency": str(exc)}, status=400)
     return _back_to_item(item)
+
+
+@bp.route("/feedback/items/<int:item_id>/safety", methods=["POST"])
+@require("feedback.triage")
+def safety_level(item_id: int) -> WerkzeugResponse | tuple[str, int]:
+    """Raise or lower the comment's safety level, with a reason (kept in its history)."""
+    item = item_or_404(item_id)
+    form = SafetyLevelForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        change = safeguarding.set_safety_level(item, form.level.data or "", current_user,
+                                               form.reason.data or "")
+    except FeedbackError as exc:
+        return _render_item(item, safety_form=form,
+                            errors={f"safety-{exc.field or 'level'}": str(exc)}, status=400)
+    if change is None:
+        flash(_("The safety level was already %(level)s: nothing changed.",
+                level=SAFETY_LEVEL_NAMES[item.safety_level]))
+    elif change.to_level == "urgent":
+        flash(_("Marked urgent. The service's clinicians are alerted."))
+    else:
+        flash(_("Safety level changed to %(level)s.", level=SAFETY_LEVEL_NAMES[change.to_level]))
+    return _back_to_item(item, "#safety")
 
 
 @bp.route("/feedback/items/<int:item_id>/note", methods=["POST"])
@@ -567,6 +603,9 @@ def template_globals() -> dict[str, Any]:
         "SOURCE_LABELS": SOURCE_LABELS, "SENTIMENT_LABELS": SENTIMENT_LABELS,
         "RECEIVED_VIA_LABELS": RECEIVED_VIA_LABELS, "RESPONDENT_LABELS": RESPONDENT_LABELS,
         "PII_LABELS": PII_LABELS, "OPEN_STATUSES": OPEN_STATUSES,
+        "SAFETY_LEVEL_LABELS": SAFETY_LEVEL_LABELS, "SAFETY_LEVEL_NAMES": SAFETY_LEVEL_NAMES,
+        "SAFETY_CHANGE_LABELS": SAFETY_CHANGE_LABELS,
+        "SAFETY_CATEGORY_LABELS": SAFETY_CATEGORY_LABELS,
         "THEME_STATUS_LABELS": THEME_STATUS_LABELS,
     }
 

@@ -491,7 +491,7 @@ def test_trying_a_comment_with_the_rules_as_typed_saves_nothing(client, admin, d
     assert "Urgent: the rule “stampede” fired (danger)." in words(r)
     assert 'value="stampede"' in r.get_data(as_text=True)  # the typed rule is still there
     live = client.post(f"{BASE}/safety", data={**data, "action": "try-live"})
-    assert "Not urgent: no rule fired." in words(live)
+    assert "No safety concern: no rule fired." in words(live)
     assert db.session.scalar(select(SafetyRuleSet)) is None
 
 

@@ -59,8 +59,8 @@ def test_an_urgent_comment_raises_an_alert_for_the_clinicians(
     assert done.status_code == 303
     done.close()
     item = db.session.scalar(select(FeedbackItem))
-    assert item.urgency == "urgent" and item.urgent_category == "self-harm"
-    assert item.urgent_reason and item.urgent_matches
+    assert item.urgency == "urgent" and item.safety_category == "self-harm"
+    assert item.safety_reason and item.safety_matches
     alert = db.session.scalar(select(Alert))
     assert alert.kind == "comment-self-harm"
     assert (alert.feedback_item_id, alert.response_id) == (item.id, response.id)
