@@ -6,6 +6,7 @@ its own staff flagged. Every row comes out in order with what Engage reads in it
 
 from __future__ import annotations
 
+import contextlib
 import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -47,11 +48,12 @@ def classify_csv(input_path: str | Path, output_path: str | Path) -> BatchCounts
     ``language`` optional, either may be empty) and write ``output_path``: every input
     column and row in order, plus :data:`OUT_COLUMNS`. Raises BatchError."""
     counts = BatchCounts()
-    try:
-        source = Path(input_path).open(encoding="utf-8-sig", newline="")
-    except OSError as exc:
-        raise BatchError(f"{input_path}: cannot be read ({exc.strerror})") from None
-    with source:
+    with contextlib.ExitStack() as files:
+        try:
+            source = files.enter_context(
+                Path(input_path).open(encoding="utf-8-sig", newline=""))
+        except OSError as exc:
+            raise BatchError(f"{input_path}: cannot be read ({exc.strerror})") from None
         reader = csv.DictReader(source)
         try:
             header = list(reader.fieldnames or [])
@@ -65,21 +67,21 @@ def classify_csv(input_path: str | Path, output_path: str | Path) -> BatchCounts
                              f"{found}); 'question' and 'language' are optional")
         columns = header + [c for c in OUT_COLUMNS if c not in header]
         try:
-            target = Path(output_path).open("w", encoding="utf-8", newline="")
+            target = files.enter_context(
+                Path(output_path).open("w", encoding="utf-8", newline=""))
         except OSError as exc:
             raise BatchError(f"{output_path}: cannot be written ({exc.strerror})") from None
-        with target:
-            writer = csv.DictWriter(target, fieldnames=columns, extrasaction="ignore")
-            writer.writeheader()
-            try:
-                for chunk in _chunks(reader):
-                    _classify_chunk(chunk, counts)
-                    writer.writerows(chunk)
-            except UnicodeDecodeError:
-                raise BatchError(f"{input_path}: is not UTF-8 text after row "
-                                 f"{counts.total}; save it as CSV UTF-8") from None
-            except csv.Error as exc:
-                raise BatchError(f"{input_path}: row {counts.total + 2}: {exc}") from None
+        writer = csv.DictWriter(target, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        try:
+            for chunk in _chunks(reader):
+                _classify_chunk(chunk, counts)
+                writer.writerows(chunk)
+        except UnicodeDecodeError:
+            raise BatchError(f"{input_path}: is not UTF-8 text after row "
+                             f"{counts.total}; save it as CSV UTF-8") from None
+        except csv.Error as exc:
+            raise BatchError(f"{input_path}: row {counts.total + 2}: {exc}") from None
     return counts
 
 

@@ -14,8 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from flask import current_app, render_template
-from flask_babel import force_locale
-from flask_babel import ngettext
+from flask_babel import force_locale, ngettext
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 

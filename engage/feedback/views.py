@@ -258,7 +258,8 @@ def _render_item(item: FeedbackItem, *, themes_form: ThemesForm | None = None,
         ("sms", _("Text message to %(number)s", number=item.contact_phone), item.contact_phone),
     ) if address]
     staff = list(db.session.scalars(
-        select(User).where(User.active.is_(True), User.role.in_(("staff", "clinician", "safeguarding", "admin")))
+        select(User).where(User.active.is_(True),
+                           User.role.in_(("staff", "clinician", "safeguarding", "admin")))
         .order_by(User.name, User.email)))
     all_t = all_themes()
     live = {t.theme_id: t for t in item.live_themes()}
