@@ -59,6 +59,7 @@ from engage.feedback.models import (
     OPEN_STATUSES,
     RECEIVED_VIA,
     RESPONDENTS,
+    SAFETY_URGENCIES,
     STATUSES,
     URGENCIES,
     FeedbackItem,
@@ -566,7 +567,8 @@ def _csv_safe(text: str) -> str:
 @bp.route("/council/feedback")
 @require("council.view")
 def council() -> str:
-    """De-identified: theme counts over twelve weeks and redacted quotes; never the original."""
+    """De-identified: theme counts over twelve weeks and redacted quotes; never the original,
+    and never a comment with a safety level (urgent or waiting for a safety review)."""
     since = utcnow() - timedelta(weeks=12)
     theme_id = _int_arg("theme")
     service_id = _int_arg("service")
@@ -578,7 +580,8 @@ def council() -> str:
     )
     quotes_query = (
         select(FeedbackItem.redacted_text, FeedbackItem.received_at, FeedbackItem.service_id)
-        .where(FeedbackItem.received_at >= since, FeedbackItem.urgency != "urgent")
+        .where(FeedbackItem.received_at >= since,
+               FeedbackItem.urgency.not_in(SAFETY_URGENCIES))
         .order_by(FeedbackItem.received_at.desc()).limit(30)
     )
     if service_id:

@@ -81,6 +81,17 @@ def test_an_overdue_review_item_is_highlighted(client, auth, make_user, make_ser
     assert f'data-id="{item.id}"' in client.get("/feedback?overdue=1").get_data(as_text=True)
 
 
+def test_council_members_never_see_a_comment_waiting_for_a_safety_review(
+    client, auth, make_user, make_service, make_item,
+):
+    service = make_service()
+    make_item("The physio was brilliant.", service=service)
+    make_item(REVIEW_TEXT, service=service)
+    login_as(auth, make_user, "council")
+    page = text_of(client.get("/council/feedback"))
+    assert "The physio was brilliant." in page and "soiled" not in page
+
+
 # --- raising and lowering ---------------------------------------------------------------------
 
 
