@@ -1,18 +1,22 @@
-"""The ``engage`` command: a Flask CLI group bound to ``create_app``."""
+"""The ``engage`` command: a Flask CLI group bound to ``create_app``.
+
+``engage --help`` lists the commands without building the app (which imports every
+blueprint): Engage's commands are registered on the group as well as on ``app.cli``.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import getpass
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
 
 from engage.core.permissions import ROLES
-from engage.extensions import db
+from engage.extensions import db, migrate_command
 
 
 def _create_app() -> Flask:
@@ -27,7 +31,50 @@ def _create_app() -> Flask:
         sys.exit(2)
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False,
+class EngageGroup(FlaskGroup):
+    """A ``FlaskGroup`` that lists Engage's commands without building the app.
+
+    FlaskGroup builds the app to learn the commands on ``app.cli``, which imports every
+    blueprint. Every one of those is also registered here (``commands()``, and
+    Flask-Migrate's ``db`` as a stand-in that imports nothing until it runs), so help is
+    written from this group alone: a command put on ``app.cli`` some other way runs, but is
+    listed only once it is added here too. Running a command still builds the app first,
+    pushes its context and runs the app's command, as FlaskGroup does.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._app_commands: set[str] = set()
+
+    def _add_app_commands(self) -> None:
+        if self._app_commands:
+            return
+        app_commands = [*commands(), migrate_command]
+        for command in app_commands:
+            self.add_command(command)
+        self._app_commands = {command.name for command in app_commands if command.name}
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        self._add_app_commands()
+        return super().get_command(ctx, name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._add_app_commands()
+        self._load_plugin_commands()
+        return sorted(self.commands)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]
+                        ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        if name is None or name not in self._app_commands:  # run, shell, routes, plugins
+            return name, command, rest
+        app = ctx.ensure_object(ScriptInfo).load_app()
+        if not current_app or current_app._get_current_object() is not app:  # type: ignore[attr-defined]
+            ctx.with_resource(app.app_context())
+        return name, app.cli.get_command(ctx, name) or command, rest
+
+
+@click.group(cls=EngageGroup, create_app=_create_app, add_version_option=False,
              load_dotenv=False, set_debug_flag=False)
 def cli() -> None:
     """Engage: patient and family engagement for a Learning Health System."""
@@ -47,22 +94,20 @@ def main() -> None:
     cli()
 
 
-def register_commands(app: Flask) -> None:
-    app.cli.add_command(users)
-    app.cli.add_command(services)
-    app.cli.add_command(invite)
-    app.cli.add_command(scheduler)
+def commands() -> list[click.Command]:
+    """Engage's own commands (Flask-Migrate adds ``db``)."""
     from engage.api.cli import apikeys
     from engage.demo.cli import demo
     from engage.feedback.cli import feedback, themes
     from engage.scheduling.cli import dispatch_command, enroll
 
-    app.cli.add_command(demo)
-    app.cli.add_command(enroll)
-    app.cli.add_command(dispatch_command)
-    app.cli.add_command(apikeys)
-    app.cli.add_command(feedback)
-    app.cli.add_command(themes)
+    return [users, services, invite, scheduler, demo, enroll, dispatch_command, apikeys,
+            feedback, themes]
+
+
+def register_commands(app: Flask) -> None:
+    for command in commands():
+        app.cli.add_command(command)
 
 
 def fail(message: str) -> NoReturn:

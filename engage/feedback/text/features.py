@@ -3,6 +3,9 @@
 Pure Python, numpy and scipy. The featurizer is fitted once (vocabulary and idf, pruned by
 document frequency) and then turns any batch of comments, or a single one, into a CSR matrix
 whose columns are laid out block after block (see ``BLOCKS``).
+
+numpy and SciPy are imported by the functions that compute, not with the module: the web
+app and the ``engage`` command import this package without paying for them.
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
-import scipy.sparse as sp
+if TYPE_CHECKING:
+    import numpy as np
+    import scipy.sparse as sp
 
 QUESTION_KINDS = ("nonspecific", "what_good", "could_improve")
 
@@ -148,6 +153,8 @@ class Featurizer:
     """A fitted vocabulary with idf weights; ``transform`` gives L2-normalised tf-idf rows."""
 
     def __init__(self, params: FeatureParams, vocab: Sequence[Sequence[str]], idf: np.ndarray):
+        import numpy as np
+
         if len(vocab) != len(BLOCKS):
             raise ValueError(f"expected {len(BLOCKS)} vocabulary blocks, got {len(vocab)}")
         self.params = params
@@ -190,6 +197,9 @@ class Featurizer:
         weights: Sequence[float] | np.ndarray | None = None,
     ) -> tuple[Featurizer, sp.csr_matrix]:
         """``fit`` and ``transform`` of the same texts, reading each text once."""
+        import numpy as np
+        import scipy.sparse as sp
+
         n = len(texts)
         w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
         if w.shape != (n,):
@@ -263,6 +273,9 @@ class Featurizer:
 
     def transform(self, texts: Sequence[str], kinds: Sequence[str]) -> sp.csr_matrix:
         """Rows of sublinear tf-idf, each block L2-normalised then weighted (float32 CSR)."""
+        import numpy as np
+        import scipy.sparse as sp
+
         words, questions = self._index[0], self._index[2]
         indptr = [0]
         indices: list[int] = []
@@ -299,6 +312,8 @@ class Featurizer:
         """Term counts (duplicates summed) to weighted tf-idf, in place, a few thousand rows
         at a time (every step is per entry or per row, so the chunks change no number and
         bound the temporary arrays)."""
+        import numpy as np
+
         indptr = counts.indptr
         for lo in range(0, counts.shape[0], _WEIGH_ROWS):
             hi = min(lo + _WEIGH_ROWS, counts.shape[0])
@@ -318,6 +333,8 @@ class Featurizer:
 
     def vocabulary_blob(self) -> np.ndarray:
         """Every term, block after block, UTF-8, newline-separated, as a uint8 array."""
+        import numpy as np
+
         joined = "\n".join(t for block in self.block_terms for t in block)
         return np.frombuffer(joined.encode("utf-8"), dtype=np.uint8).copy()
 

@@ -6,6 +6,11 @@ Features are sparse tf-idf of the comment and the kind of question it answers
 cross-validation, which also tunes each theme's threshold. A model is two files,
 ``manifest.json`` and ``arrays.npz`` (plain numeric arrays, never pickle). Pure Python,
 numpy and scipy: no Flask, no scikit-learn, nothing from ``engage`` outside this package.
+
+numpy, SciPy and ``fitting`` are imported inside the functions that use them, so importing
+this module (every web worker and ``engage`` command does, through the feedback blueprints)
+loads none of them: predicting loads numpy, ``scipy.sparse`` and ``scipy.special``;
+training also ``scipy.linalg`` and ``scipy.optimize``.
 """
 
 from __future__ import annotations
@@ -26,13 +31,8 @@ import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import numpy as np
-import scipy.sparse as sp
-from scipy.special import expit, softmax
-
-from engage.feedback.text import fitting
 from engage.feedback.text.features import (
     BLOCKS,
     QUESTION_KINDS,
@@ -40,6 +40,10 @@ from engage.feedback.text.features import (
     Featurizer,
     question_kind,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
+    import scipy.sparse as sp
 
 __all__ = [
     "BASE_DATA",
@@ -244,6 +248,8 @@ class ThemeModel:
         version: str,
         meta: Mapping[str, Any],
     ):
+        import numpy as np
+
         self.labels = list(labels)
         self.columns = list(columns)
         self.thresholds = np.asarray(thresholds, dtype=np.float64)
@@ -262,6 +268,8 @@ class ThemeModel:
         self, texts: Sequence[str], questions: Sequence[str | None] | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """(theme probabilities n x labels, sentiment probabilities n x 5)."""
+        from scipy.special import expit, softmax
+
         if isinstance(texts, str):
             raise TypeError("texts must be a sequence of strings, not one string")
         if questions is None:
@@ -279,6 +287,8 @@ class ThemeModel:
         self, texts: Sequence[str], questions: Sequence[str | None] | None = None
     ) -> list[Prediction]:
         """Suggested themes and sentiment for each text (``questions``: what each answers)."""
+        import numpy as np
+
         themes, sentiment = self.decision_scores(texts, questions)
         labels = self.labels
         hits = themes >= self.thresholds
@@ -305,6 +315,8 @@ class ThemeModel:
     # --- storage -------------------------------------------------------------------------
 
     def _arrays(self) -> dict[str, np.ndarray]:
+        import numpy as np
+
         return {
             "vocabulary": self.featurizer.vocabulary_blob(),
             "idf": self.featurizer.idf.astype(np.float16),
@@ -336,6 +348,8 @@ class ThemeModel:
     @classmethod
     def from_parts(cls, manifest: Mapping[str, Any], arrays: bytes) -> ThemeModel:
         """The model stored as ``to_parts`` gave it; ModelFormatError if anything is off."""
+        import numpy as np
+
         if not isinstance(manifest, Mapping):
             raise ModelFormatError("the manifest is not a JSON object")
         fmt = manifest.get("format")
@@ -452,6 +466,8 @@ def _write_atomic(path: Path, data: bytes) -> None:
 def _npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
     """An .npz numpy can read, written byte-for-byte the same for the same arrays (fixed
     timestamps, sorted names), so a model's sha256 depends on its numbers alone."""
+    import numpy as np
+
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
         for name in sorted(arrays):
@@ -468,6 +484,8 @@ def _npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
 
 
 def _load_npz(data: bytes) -> dict[str, np.ndarray]:
+    import numpy as np
+
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             return {name: npz[name] for name in npz.files}
@@ -518,6 +536,11 @@ def _train(
     **params: Any,
 ) -> tuple[ThemeModel, np.ndarray]:
     """``train``, also giving the weights before quantisation (for measuring its cost)."""
+    import numpy as np
+    from scipy.special import expit
+
+    import engage.feedback.text.fitting as fitting
+
     started = time.perf_counter()
     tp, fp = _split_params(params)
     if not examples:
@@ -637,6 +660,10 @@ def _ridge_exact(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
     """(out-of-fold scores, weights, bias, solver summary) through the n x n Gram matrix:
     one Cholesky per fit, n^2 memory."""
+    import numpy as np
+
+    import engage.feedback.text.fitting as fitting
+
     g = fitting.gram(x)
     oof = np.zeros(targets.shape)
     for k in range(tp.folds):
@@ -657,6 +684,10 @@ def _ridge_iterative(
     """``_ridge_exact``'s regressions by preconditioned conjugate gradients: X only through
     sparse products, memory linear in n. (Starting a fit from a neighbouring fold's
     solution saved no iterations, so every fit starts from zero.)"""
+    import numpy as np
+
+    import engage.feedback.text.fitting as fitting
+
     # The module's constants are read here, at call time, so a test or a benchmark can
     # change them.
     nystroem = fitting.Nystroem.build(
@@ -698,6 +729,8 @@ def _ridge_iterative(
 
 
 def _label_matrix(examples: Sequence[Example], labels: Sequence[str]) -> np.ndarray:
+    import numpy as np
+
     index = {lab: j for j, lab in enumerate(labels)}
     y = np.zeros((len(examples), len(labels)))
     for i, ex in enumerate(examples):
@@ -710,6 +743,8 @@ def _label_matrix(examples: Sequence[Example], labels: Sequence[str]) -> np.ndar
 
 def _quantise(coef: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """int8 weights and one float32 scale per output column."""
+    import numpy as np
+
     peak = np.abs(coef).max(axis=0) if len(coef) else np.zeros(coef.shape[1])
     scales = np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
     q = np.rint(coef / scales.astype(np.float64)).clip(-127, 127).astype(np.int8)
@@ -717,6 +752,8 @@ def _quantise(coef: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _subset_featurizer(featurizer: Featurizer, keep: np.ndarray) -> Featurizer:
+    import numpy as np
+
     vocab, start = [], 0
     for terms, end in zip(featurizer.block_terms, featurizer.offsets[1:], strict=True):
         in_block = keep[(keep >= start) & (keep < end)] - start
@@ -735,6 +772,8 @@ def evaluate(model: ThemeModel, examples: Sequence[Example]) -> dict[str, Any]:
 
     Themes the model cannot predict (too few training examples) count as never predicted.
     """
+    import numpy as np
+
     preds = model.predict([ex.text for ex in examples], [ex.question for ex in examples])
     out = theme_metrics(
         [ex.themes for ex in examples], [[t for t, _ in p.themes] for p in preds], model.columns
@@ -752,6 +791,8 @@ def theme_metrics(
     """{"n", "micro_f1", "macro_f1", "per_label"} of predicted theme sets against the true
     ones; macro-F1 averages the labels with at least one true positive; ``columns`` only
     orders ``per_label``."""
+    import numpy as np
+
     true_sets = [set(t) for t in truth]
     guess_sets = [set(p) for p in predicted]
     if len(true_sets) != len(guess_sets):
@@ -795,6 +836,8 @@ def _f1(tp_: float, fp_: float, fn_: float) -> float:
 
 
 def _sentiment_scores(truth: np.ndarray, guess: np.ndarray) -> dict[str, Any]:
+    import numpy as np
+
     if len(truth) == 0:
         return {"n": 0, "accuracy": 0.0, "macro_f1": 0.0, "within_one": 0.0}
     classes = sorted(set(truth.tolist()) | set(guess.tolist()))

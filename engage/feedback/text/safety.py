@@ -168,6 +168,12 @@ def normalise(text: str) -> str:
     return _normalise_map(text)[0]
 
 
+@functools.lru_cache(maxsize=16384)
+def _normalise_piece(piece: str) -> str:
+    """:func:`normalise` for the words of phrases: the same few hundred words recur."""
+    return normalise(piece)
+
+
 def _dropped(ch: str) -> bool:
     return _fold_char(ch) == "" and ch not in _APOSTROPHES
 
@@ -180,7 +186,7 @@ _ARABIC_LETTER = re.compile(r"[\u0621-\u064a\u0671-\u06d3]")
 _ARABIC_PREFIX = "(?:[وف])?(?:[بكل]?ال|لل|[بكلس])?"
 _WORD_CHAR = "[^ ]"
 _GAP_RE = re.compile(r"^~(\d+)$")
-_KEY_LEN = 2
+_KEY_LEN = 3
 _INFIX = "\x00"  # marks an index key that may start anywhere inside a word
 
 
@@ -202,6 +208,7 @@ def _union(keys: list[_Keys]) -> _Keys:
     return frozenset().union(*keys)  # type: ignore[arg-type]
 
 
+@functools.lru_cache(maxsize=16384)  # groups of words recur across phrases
 def _word(word: str) -> tuple[str, _Keys]:
     """One word: literal letters, ``*`` for any letters, ``=`` to forbid Arabic prefixes."""
     exact = word.startswith("=")
@@ -215,7 +222,7 @@ def _word(word: str) -> tuple[str, _Keys]:
     parts = []
     literal = ""
     for n, piece in enumerate(pieces):
-        norm = normalise(piece)
+        norm = _normalise_piece(piece)
         if piece and not norm:
             raise _PhraseSyntaxError(f"'{word}' has a part with no letters or digits: '{piece}'")
         literal += norm
@@ -225,13 +232,13 @@ def _word(word: str) -> tuple[str, _Keys]:
     if not literal:
         raise _PhraseSyntaxError(f"'{word}' has no letters or digits")
     body = "".join(parts)
-    head = normalise(pieces[0])
+    head = _normalise_piece(pieces[0])
     keys: _Keys = None
     if head:
         keys = _literal_keys(head)
     elif len(pieces) > 1 and pieces[1]:
         # "*word": the letters after the star can start anywhere inside a word.
-        keys = frozenset(_INFIX + k for k in _literal_keys(normalise(pieces[1])))
+        keys = frozenset(_INFIX + k for k in _literal_keys(_normalise_piece(pieces[1])))
     if not exact and head and _ARABIC_LETTER.match(head):
         body = _ARABIC_PREFIX + body
     return body, keys
@@ -280,6 +287,7 @@ def _items(text: str) -> list[str]:
     return items
 
 
+@functools.lru_cache(maxsize=16384)  # groups of words recur across phrases
 def _sequence(text: str) -> tuple[str, _Keys]:
     """Words in order, one space apart; ``...``/``~N`` gaps and ``word?`` optional words."""
     items = _items(text)
@@ -336,6 +344,7 @@ def _most_words(item: str) -> int:
     return max(len(_items(alt)) for alt in _split_top(item[1:-1], "|"))
 
 
+@functools.lru_cache(maxsize=16384)  # groups of words recur across phrases
 def _item(item: str) -> tuple[str, _Keys]:
     if item.startswith("("):
         if not item.endswith(")"):
@@ -397,6 +406,8 @@ def _compile_phrase(phrase: str) -> re.Pattern[str]:
 
 
 _PHRASE_TOKEN = re.compile(r"[^\s()|]+")
+#: An anchor word that a set lookup can find: Latin letters only, nothing optional or starred.
+_PLAIN_WORD = re.compile(r"^[a-z]+$")
 def _words_of(phrase: str) -> tuple[set[str], set[str]]:
     """The whole words and the word beginnings (``neglect*``) a phrase is written with,
     normalised: what the speller may read a misspelt word as."""
@@ -430,7 +441,7 @@ class Phrase:
     #: The first letters any match must start with (None: unknown), for the lookup index.
     keys: frozenset[str] | None = field(default=None, compare=False, repr=False, hash=False)
 
-    @property
+    @functools.cached_property
     def pattern(self) -> re.Pattern[str]:
         return _compile_phrase(self.text)
 
@@ -501,9 +512,26 @@ class Anchor:
                 "phrases": _grouped(self.phrases)}
 
     @functools.cached_property
-    def pattern(self) -> re.Pattern[str]:
-        """All its phrases as one pattern: anchors are looked for only around a match."""
-        return re.compile("|".join(_parse_phrase(p.text)[0] for p in self.phrases))
+    def _parts(self) -> tuple[frozenset[str], re.Pattern[str] | None]:
+        """Its plain Latin words as a set (a lookup per word of the text), and its other
+        phrases (several words, stars, Arabic with its joined prefixes) as one pattern."""
+        plain: set[str] = set()
+        other: list[str] = []
+        for phrase in self.phrases:
+            words = phrase.text.split("|")
+            if all(_PLAIN_WORD.match(w) for w in words):
+                plain.update(_normalise_piece(w) for w in words)
+            else:
+                other.append(_parse_phrase(phrase.text)[0])
+        return frozenset(plain), re.compile("|".join(other)) if other else None
+
+    def spans(self, norm: str, words: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Where it is in ``norm`` (a normalised text whose word spans are ``words``)."""
+        plain, pattern = self._parts
+        found = [(a, b) for a, b in words if norm[a:b] in plain]
+        if pattern is not None:
+            found += [(m.start(), m.end()) for m in pattern.finditer(norm)]
+        return found
 
 
 @dataclass(frozen=True)
@@ -754,14 +782,16 @@ class _Index:
         # Arabic words may carry up to four letters of clitics before the filed letters.
         last = start + 5 if _ARABIC_LETTER.match(norm, start) else start + 1
         for s in range(start, min(last, end)):
-            for key in (norm[s : s + _KEY_LEN], norm[s]):
+            for k in range(1, _KEY_LEN + 1):
+                key = norm[s : min(s + k, end)]
                 if key not in seen:
                     seen.add(key)
                     found.extend(self.by_start.get(key, ()))
         if self.by_infix:
             seen.clear()
             for s in range(start, end):
-                for key in (norm[s : s + _KEY_LEN], norm[s]):
+                for k in range(1, _KEY_LEN + 1):
+                    key = norm[s : min(s + k, end)]
                     if key not in seen:
                         seen.add(key)
                         found.extend(self.by_infix.get(key, ()))
@@ -771,6 +801,9 @@ class _Index:
 # --- the rule set ----------------------------------------------------------------------
 
 _Span = tuple[int, int, Phrase]
+_WORD_RE = re.compile(r"[^ ]+")
+#: The key under which a check keeps its text's word spans beside the anchors it found.
+_WORD_SPANS = " words"
 
 
 class _Words:
@@ -956,8 +989,11 @@ class SafetyRules:
                       cache: dict[str, list[tuple[int, int]]]) -> list[tuple[int, int]]:
         spans = cache.get(anchor_id)
         if spans is None:
-            anchor = self._anchors_by_id[anchor_id]
-            spans = [(m.start(), m.end()) for m in anchor.pattern.finditer(norm)]
+            words = cache.get(_WORD_SPANS)
+            if words is None:
+                words = cache[_WORD_SPANS] = [(m.start(), m.end())
+                                              for m in _WORD_RE.finditer(norm)]
+            spans = self._anchors_by_id[anchor_id].spans(norm, words)
             cache[anchor_id] = spans
         return spans
 

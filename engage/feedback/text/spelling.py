@@ -103,7 +103,7 @@ class Speller:
                  known: frozenset[str] | None = None) -> None:
         self.words = frozenset(w for w in words if len(w) >= SHORTEST + 1 and _LATIN.match(w))
         self.stems = frozenset(s for s in stems if len(s) >= SHORTEST + 1 and _LATIN.match(s))
-        self.known = known if known is not None else known_words()
+        self._known = known
         self._by_key: dict[str, set[str]] = {}
         for word in self.words:
             for key in (word, *_deletes(word)):
@@ -114,16 +114,24 @@ class Speller:
                 self._stems_by_key.setdefault(key, set()).add(stem)
         self._stem_lengths = sorted({len(s) for s in self.stems})
 
+    @property
+    def known(self) -> frozenset[str]:
+        """The everyday words, read from disk the first time a word is near a rule word."""
+        if self._known is None:
+            self._known = known_words()
+        return self._known
+
     def read_as(self, word: str) -> str | None:
         """The word ``word`` is read as, or None when it stays as typed."""
-        if (not SHORTEST <= len(word) <= LONGEST or word in self.known or word in self.words
+        if (not SHORTEST <= len(word) <= LONGEST or word in self.words
                 or not _LATIN.match(word)):
             return None
         short = len(word) < ANY_EDIT_FROM
         found = self._whole(word, short)
         if found is None and not short:
             found = self._stemmed(word)
-        return found
+        # Most words are near no rule word; only those that are ask the dictionary.
+        return None if found is None or word in self.known else found
 
     def _whole(self, word: str, short: bool) -> str | None:
         if short:  # only a dropped letter: the rule word minus one letter is what was typed
