@@ -221,13 +221,23 @@ def _feedback(mental: Service, ortho: Service, now: datetime, rng: random.Random
 
 def _safety_decisions(items: Any, user: Any, now: datetime) -> None:
     """A miss raised to review and a false alarm cleared, so the officer's page has both."""
+    from engage.alerts.models import Alert
     from engage.feedback.safeguarding import set_safety_level
 
     by_text = {i.text: i for i in items}
     for n, (text, _source, level, reason) in enumerate(SAFETY_DECISIONS):
         item = by_text.get(text)
-        if item is not None:
-            set_safety_level(item, level, user, reason, now=now - timedelta(days=n + 1))
+        if item is None:
+            continue
+        when = now - timedelta(days=n + 1)
+        set_safety_level(item, level, user, reason, now=when)
+        if level == "none":
+            # Lowering leaves the clinicians' alert open; the demo clinician has seen it.
+            for alert in db.session.scalars(select(Alert).where(
+                    Alert.feedback_item_id == item.id)):
+                alert.acknowledged_at, alert.acknowledged_by_id = when, user.id
+                alert.notified_at, alert.notify_count = alert.created_at, 1
+                alert.acknowledgement_note = reason
 
 
 def _protocols(mental: Service, ortho: Service, now: datetime, rng: random.Random) -> None:

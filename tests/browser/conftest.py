@@ -17,13 +17,20 @@ import os
 import shutil
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    ViewportSize,
+    sync_playwright,
+)
 from werkzeug.serving import make_server
 
 CHROMIUM = "/usr/bin/chromium"
@@ -200,3 +207,64 @@ def axe_violations(axe_source: str) -> Callable[[Page], str]:
         return "\n".join(lines)
 
     return run
+
+
+# --- staff pages under the app's real Content-Security-Policy ----------------------------
+
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+
+
+@dataclass
+class Watched:
+    """A page under the app's real CSP, with what went wrong on it."""
+
+    page: Page
+    problems: list[str] = field(default_factory=list)
+
+    def assert_clean(self) -> None:
+        assert not self.problems, "errors in the browser:\n" + "\n".join(self.problems)
+
+
+@pytest.fixture
+def strict_page(chromium: Browser, committed_db: Any) -> Iterator[Callable[[], Watched]]:
+    """``strict_page() -> Watched``: a desktop page that enforces the app's CSP and records
+    script errors, console errors (a refused inline script or style is one) and failed
+    requests."""
+    contexts: list[BrowserContext] = []
+
+    def make() -> Watched:
+        context = chromium.new_context(viewport=DESKTOP, locale="en-GB")
+        context.set_default_timeout(5_000)
+        contexts.append(context)
+        watched = Watched(context.new_page())
+
+        def console(message: ConsoleMessage) -> None:
+            url = message.location.get("url", "")
+            if message.type == "error" and not url.endswith("/favicon.ico"):
+                watched.problems.append(f"console: {message.text} ({url})")
+
+        watched.page.on("pageerror", lambda error: watched.problems.append(f"script: {error}"))
+        watched.page.on("console", console)
+        return watched
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+def strict_axe(page: Page, axe_source: str) -> str:
+    """axe-core's violations, as the conftest's ``axe_violations`` lists them.
+
+    Evaluated through DevTools, which the page's CSP does not govern (a script tag,
+    as ``axe_violations`` adds, would be refused)."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(axe_source)
+    result = page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags},"
+        " resultTypes: ['violations']})", AXE_TAGS)
+    lines = []
+    for v in result["violations"]:
+        lines.append(f"- {v['id']} ({v['impact']}): {v['help']} <{v['helpUrl']}>")
+        for node in v["nodes"]:
+            lines.append(f"    at {node['target']}: {' '.join(node['failureSummary'].split())}")
+    return "\n".join(lines)

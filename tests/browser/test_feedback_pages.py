@@ -13,30 +13,25 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import (
-    Browser,
-    BrowserContext,
-    ConsoleMessage,
     Locator,
     Page,
-    ViewportSize,
     expect,
 )
-from playwright.sync_api import Error as PlaywrightError
 
-from tests.browser.conftest import AXE_TAGS
+from tests.browser.conftest import Watched, strict_axe
 
 pytestmark = pytest.mark.browser
 
 PASSWORD = "correct-horse-battery"
-DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 URGENT_TEXT = "I want to end my life"
 #: Comments the shipped theme model gives suggestions to (the fixture checks it).
 THEMED = [
@@ -392,44 +387,6 @@ def test_language_links_switch_the_form_its_errors_and_the_thank_you_page(
 
 # --- the staff triage inbox ----------------------------------------------------------------
 
-@dataclass
-class Watched:
-    """A page under the app's real CSP, with what went wrong on it."""
-
-    page: Page
-    problems: list[str] = field(default_factory=list)
-
-    def assert_clean(self) -> None:
-        assert not self.problems, "errors in the browser:\n" + "\n".join(self.problems)
-
-
-@pytest.fixture
-def strict_page(chromium: Browser, committed_db: Any) -> Iterator[Callable[[], Watched]]:
-    """``strict_page() -> Watched``: a desktop page that enforces the app's CSP and records
-    script errors, console errors (a refused inline script or style is one) and failed
-    requests."""
-    contexts: list[BrowserContext] = []
-
-    def make() -> Watched:
-        context = chromium.new_context(viewport=DESKTOP, locale="en-GB")
-        context.set_default_timeout(5_000)
-        contexts.append(context)
-        watched = Watched(context.new_page())
-
-        def console(message: ConsoleMessage) -> None:
-            url = message.location.get("url", "")
-            if message.type == "error" and not url.endswith("/favicon.ico"):
-                watched.problems.append(f"console: {message.text} ({url})")
-
-        watched.page.on("pageerror", lambda error: watched.problems.append(f"script: {error}"))
-        watched.page.on("console", console)
-        return watched
-
-    yield make
-    for context in contexts:
-        context.close()
-
-
 @dataclass(frozen=True)
 class Inbox:
     base: str
@@ -469,24 +426,6 @@ def log_in(page: Page, base: str) -> None:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
-
-
-def strict_axe(page: Page, axe_source: str) -> str:
-    """axe-core's violations, as the conftest's ``axe_violations`` lists them.
-
-    Evaluated through DevTools, which the page's CSP does not govern (a script tag,
-    as ``axe_violations`` adds, would be refused)."""
-    if not page.evaluate("typeof window.axe !== 'undefined'"):
-        page.evaluate(axe_source)
-    result = page.evaluate(
-        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags},"
-        " resultTypes: ['violations']})", AXE_TAGS)
-    lines = []
-    for v in result["violations"]:
-        lines.append(f"- {v['id']} ({v['impact']}): {v['help']} <{v['helpUrl']}>")
-        for node in v["nodes"]:
-            lines.append(f"    at {node['target']}: {' '.join(node['failureSummary'].split())}")
-    return "\n".join(lines)
 
 
 def rows(page: Page) -> Locator:
