@@ -165,43 +165,61 @@ def send_digests(now: datetime | None = None) -> int:
         if not _claim(team.id, week, now):
             continue
         digest = build_digest(team, week)
-        people = recipients(team)
-        messages = [render_digest(digest, language, address) for address, language in people]
-        db.session.commit()  # no transaction (SQLite's write lock) open while mail goes out
-        errors = [str(e) for e in mail.send_many(messages) if e is not None] if messages else []
-        row = db.session.get(TeamDigest, (team.id, week))
-        assert row is not None
-        row.recipients = len(people) - len(errors)
-        if not people:
-            # Not retried: nobody to send to until an admin adds a member or a mailbox.
-            row.status, row.error = "skipped", "no active member and no team mailbox"
-            current_app.logger.warning("digest for team %s: %s", team.slug, row.error)
-        elif errors:
-            row.status, row.error = "failed", "; ".join(errors)
-            current_app.logger.error("digest for team %s failed: %s", team.slug, row.error)
-        else:
-            row.status, row.sent_at, row.error = "sent", now, None
-            sent += 1
-        db.session.commit()
+        messages = [render_digest(digest, language, address)
+                    for address, language in recipients(team)]
+        # Not retried when nobody is there: not until an admin adds a member or a mailbox.
+        sent += deliver(TeamDigest, (team.id, week), messages, now=now,
+                        what=f"digest for team {team.slug}",
+                        nobody=("skipped", "no active member and no team mailbox"))
     return sent
 
 
+def deliver(model: Any, key: tuple[Any, ...], messages: list[Any], *, now: datetime,
+            what: str, nobody: tuple[str, str], **fields: Any) -> bool:
+    """Send a claimed digest's messages and record on its row how that went; True when
+    every message went. Commits first, so no transaction (SQLite's write lock) is open
+    while mail goes out. ``nobody`` is the status and error when there is no message;
+    ``fields`` are set on the row too."""
+    db.session.commit()
+    errors = [str(e) for e in mail.send_many(messages) if e is not None] if messages else []
+    row = db.session.get(model, key)
+    assert row is not None
+    for name, value in fields.items():
+        setattr(row, name, value)
+    row.recipients = len(messages) - len(errors)
+    if not messages:
+        row.status, row.error = nobody
+        log = current_app.logger.error if row.status == "failed" else current_app.logger.warning
+        log("%s: %s", what, row.error)
+    elif errors:
+        row.status, row.error = "failed", "; ".join(errors)
+        current_app.logger.error("%s failed: %s", what, row.error)
+    else:
+        row.status, row.sent_at, row.error = "sent", now, None
+    db.session.commit()
+    return row.status == "sent"
+
+
 def _claim(team_id: int, week: date, now: datetime) -> bool:
-    """Take the team's digest for the week: a new row, or one whose last try failed."""
+    """Take the team's digest for the week (see :func:`claim_digest`)."""
+    return claim_digest(TeamDigest, now, team_id=team_id, week_start=week)
+
+
+def claim_digest(model: Any, now: datetime, **key: Any) -> bool:
+    """Take a digest row (``model`` keyed by ``key``, with ``status`` and ``created_at``):
+    insert it as ``sending``, or take over one whose last try failed or whose sender died
+    an hour ago. Two processes never both win. Commits."""
     try:
         with db.session.begin_nested():
-            db.session.add(TeamDigest(team_id=team_id, week_start=week, status="sending",
-                                      created_at=now))
+            db.session.add(model(status="sending", created_at=now, **key))
         db.session.commit()
         return True
     except IntegrityError:
         db.session.rollback()
-    # A failed try, or a sender that died an hour ago, may be taken over.
-    won = claim(update(TeamDigest).where(
-        TeamDigest.team_id == team_id, TeamDigest.week_start == week,
-        or_(TeamDigest.status == "failed",
-            and_(TeamDigest.status == "sending",
-                 TeamDigest.created_at < now - timedelta(hours=1))))
+    won = claim(update(model).where(
+        *(getattr(model, name) == value for name, value in key.items()),
+        or_(model.status == "failed",
+            and_(model.status == "sending", model.created_at < now - timedelta(hours=1))))
         .values(status="sending", created_at=now))
     db.session.commit()
     return bool(won)

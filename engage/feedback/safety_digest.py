@@ -15,13 +15,13 @@ from typing import Any
 
 from flask import current_app, render_template
 from flask_babel import force_locale, ngettext
-from sqlalchemy import and_, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 
 from engage.accounts.models import User
 from engage.core import mail
-from engage.core.db import claim, utcnow
+from engage.core.db import utcnow
 from engage.extensions import db
+from engage.feedback.digest import claim_digest, deliver
 from engage.feedback.models import OPEN_STATUSES, FeedbackItem, SafetyDigest
 from engage.feedback.text.safety import Level
 from engage.org.models import Service, service_member
@@ -101,44 +101,15 @@ def send_safety_digests(now: datetime | None = None) -> int:
         assert service is not None
         content = SafetyDigestContent(service=service, day=day, items=waiting(service_id),
                                       now=now)
-        people = leads(service_id)
-        messages = [render(content, user) for user in people]
-        db.session.commit()  # no transaction (SQLite's write lock) open while mail goes out
-        errors = [str(e) for e in mail.send_many(messages) if e is not None] if messages else []
-        row = db.session.get(SafetyDigest, (service_id, day))
-        assert row is not None
-        row.items = len(content.items)
-        row.recipients = len(people) - len(errors)
-        if not people:
-            row.status, row.error = "failed", "nobody to send to: no lead, clinician or admin"
-            current_app.logger.error("safety digest for %s: %s", service.slug, row.error)
-        elif errors:
-            row.status, row.error = "failed", "; ".join(errors)
-            current_app.logger.error("safety digest for %s failed: %s", service.slug,
-                                     row.error)
-        else:
-            row.status, row.sent_at, row.error = "sent", now, None
-            sent += 1
-        db.session.commit()
+        messages = [render(content, user) for user in leads(service_id)]
+        # Tried again at the next run when nobody is there: a concern must reach someone.
+        sent += deliver(SafetyDigest, (service_id, day), messages, now=now,
+                        what=f"safety digest for {service.slug}",
+                        nobody=("failed", "nobody to send to: no lead, clinician or admin"),
+                        items=len(content.items))
     return sent
 
 
 def _claim(service_id: int, day: date, now: datetime) -> bool:
     """Take the service's digest for the day: a new row, or one whose last try failed."""
-    try:
-        with db.session.begin_nested():
-            db.session.add(SafetyDigest(service_id=service_id, day=day, status="sending",
-                                        created_at=now))
-        db.session.commit()
-        return True
-    except IntegrityError:
-        db.session.rollback()
-    # A failed try, or a sender that died an hour ago, may be taken over.
-    won = claim(update(SafetyDigest).where(
-        SafetyDigest.service_id == service_id, SafetyDigest.day == day,
-        or_(SafetyDigest.status == "failed",
-            and_(SafetyDigest.status == "sending",
-                 SafetyDigest.created_at < now - timedelta(hours=1))))
-        .values(status="sending", created_at=now))
-    db.session.commit()
-    return bool(won)
+    return claim_digest(SafetyDigest, now, service_id=service_id, day=day)

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
-import scipy.linalg as sla
-import scipy.sparse as sp
-from scipy.optimize import minimize
-from scipy.special import expit, log_softmax
+if TYPE_CHECKING:
+    import numpy as np
+    import scipy.sparse as sp
 
 #: Up to this many examples the ridge regressions are solved exactly (Gram matrix and
 #: Cholesky, ``solve_ridge``); above it by conjugate gradients (``solve_ridge_cg``).
@@ -50,6 +49,8 @@ _DENSE_COLUMNS = 1000
 
 def gram(x: sp.csr_matrix) -> np.ndarray:
     """X X^T + 1 (the 1 is an unpenalised-ish constant feature: the intercept), float32."""
+    import numpy as np
+
     xc = x.tocsc()
     df = np.diff(xc.indptr)
     order = np.argsort(-df, kind="stable")
@@ -86,6 +87,9 @@ def solve_ridge(
 
     ``overwrite`` (all rows only) factorises ``g`` in place instead of a copy: the last
     fit does not need ``g`` any more, and n x n float32 is the largest thing in memory."""
+    import numpy as np
+    import scipy.linalg as sla
+
     r = np.sqrt(weights[rows]).astype(np.float32)
     if overwrite:
         if len(rows) != len(g):
@@ -103,18 +107,24 @@ def solve_ridge(
 
 def ridge_scores(g: np.ndarray, sol: RidgeSolution, rows: np.ndarray) -> np.ndarray:
     """Scores of ``rows`` (which may be outside the fit) from the Gram matrix."""
+    import numpy as np
+
     return np.asarray(g[np.ix_(rows, sol.rows)] @ sol.dual, dtype=np.float64)
 
 
 def primal(x: sp.csr_matrix, sol: RidgeSolution) -> tuple[np.ndarray, np.ndarray]:
     """(weights features x columns, bias) of a dual solution. The product runs in float32
     (as the exact solution is), the bias is summed in the dual's own precision."""
+    import numpy as np
+
     xs = x if _all_rows(sol.rows, x.shape[0]) else x[sol.rows]
     coef = xs.T @ sol.dual.astype(np.float32, copy=False)
     return np.asarray(coef, dtype=np.float64), sol.dual.sum(axis=0).astype(np.float64)
 
 
 def _all_rows(rows: np.ndarray, n: int) -> bool:
+    import numpy as np
+
     return len(rows) == n and bool((rows == np.arange(n)).all())
 
 
@@ -124,6 +134,8 @@ def _all_rows(rows: np.ndarray, n: int) -> bool:
 def _data_operator(x: sp.csr_matrix, r: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """A -> diag(r) (X X^T + 1) diag(r) A for n x k float64 A, through two sparse products
     (float32, as the Gram matrix is) and never an n x n array."""
+    import numpy as np
+
     xt = x.T  # a CSC view of the same arrays: no copy
 
     def apply(a: np.ndarray) -> np.ndarray:
@@ -155,6 +167,9 @@ class Nystroem:
         seed: int = NYSTROEM_SEED,
         power: int = NYSTROEM_POWER,
     ) -> Nystroem:
+        import numpy as np
+        import scipy.linalg as sla
+
         n = x.shape[0]
         rank = max(1, min(rank, n))
         apply = _data_operator(x, np.sqrt(weights))
@@ -195,6 +210,9 @@ class Nystroem:
 
     def preconditioner(self, rows: np.ndarray, l2: float) -> Callable[[np.ndarray], np.ndarray]:
         """R -> (F_S F_S^T + l2 I)^-1 R for the rows S = ``rows``."""
+        import numpy as np
+        import scipy.linalg as sla
+
         f = self.factor if _all_rows(rows, len(self.factor)) else self.factor[rows]
         core = sla.cho_factor(f.T @ f + l2 * np.eye(f.shape[1]), check_finite=False)
 
@@ -231,6 +249,8 @@ def solve_ridge_cg(
     solved by preconditioned conjugate gradients, every column at once (each its own CG;
     a column stops when |residual| <= tolerance |diag(r) Y|, and later iterations skip it).
     Without ``nystroem``, plain (unpreconditioned) conjugate gradients."""
+    import numpy as np
+
     xs = x if _all_rows(rows, x.shape[0]) else x[rows]
     r = np.sqrt(weights[rows])
     apply = _data_operator(xs, r)
@@ -282,6 +302,8 @@ def primal_scores(
     x: sp.csr_matrix, coef: np.ndarray, bias: np.ndarray, rows: np.ndarray
 ) -> np.ndarray:
     """Scores of ``rows`` from primal weights: X[rows] W + b (float32 product)."""
+    import numpy as np
+
     xs = x if _all_rows(rows, x.shape[0]) else x[rows]
     return np.asarray(xs @ coef.astype(np.float32), dtype=np.float64) + bias
 
@@ -291,6 +313,9 @@ def platt(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per column (a, c) so that sigmoid(a * score + c) is a calibrated probability: Platt's
     method (weighted, with his smoothed targets), by Newton's method with step halving."""
+    import numpy as np
+    from scipy.special import expit
+
     pos = weights @ y
     neg = weights.sum() - pos
     target = np.where(y > 0, (pos + 1.0) / (pos + 2.0), 1.0 / (neg + 2.0))
@@ -341,6 +366,8 @@ def tune_thresholds(
     """Per column, the threshold with the best weighted F1 on out-of-fold probabilities;
     among thresholds within ``tolerance`` of the best, the median (steadier than the
     single best point when a label has few examples)."""
+    import numpy as np
+
     out = np.full(probs.shape[1], default)
     for j in range(probs.shape[1]):
         pos = y[:, j] > 0
@@ -366,6 +393,10 @@ def softmax_stacker(
     """(M, m) so that softmax(scores @ M + m) predicts ``classes``: a small multinomial
     logistic regression on the ridge scores (weighted; rare classes up-weighted by
     (largest / class) ** class_weight_power), L2 on M pulling it towards the identity."""
+    import numpy as np
+    from scipy.optimize import minimize
+    from scipy.special import log_softmax
+
     k = scores.shape[1]
     if len(classes) == 0:
         return np.eye(k, n_classes), np.zeros(n_classes)
@@ -397,4 +428,6 @@ def softmax_stacker(
 
 def fold_of(hashes: Sequence[float], folds: int) -> np.ndarray:
     """Fold number of each example from its group's hash in [0, 1)."""
+    import numpy as np
+
     return np.minimum((np.asarray(hashes) * folds).astype(np.int64), folds - 1)

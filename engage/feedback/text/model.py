@@ -7,10 +7,11 @@ cross-validation, which also tunes each theme's threshold. A model is two files,
 ``manifest.json`` and ``arrays.npz`` (plain numeric arrays, never pickle). Pure Python,
 numpy and scipy: no Flask, no scikit-learn, nothing from ``engage`` outside this package.
 
-numpy, SciPy and ``fitting`` are imported inside the functions that use them, so importing
-this module (every web worker and ``engage`` command does, through the feedback blueprints)
-loads none of them: predicting loads numpy, ``scipy.sparse`` and ``scipy.special``;
-training also ``scipy.linalg`` and ``scipy.optimize``.
+numpy and SciPy are imported inside the functions that use them (here and in
+``fitting``), so importing this module (every web worker and ``engage`` command does,
+through the feedback blueprints) loads none of them: predicting loads numpy,
+``scipy.sparse`` and ``scipy.special``; training also ``scipy.linalg`` and
+``scipy.optimize``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from engage.feedback.text import fitting
 from engage.feedback.text.features import (
     BLOCKS,
     QUESTION_KINDS,
@@ -539,7 +541,6 @@ def _train(
     import numpy as np
     from scipy.special import expit
 
-    import engage.feedback.text.fitting as fitting
 
     started = time.perf_counter()
     tp, fp = _split_params(params)
@@ -662,7 +663,6 @@ def _ridge_exact(
     one Cholesky per fit, n^2 memory."""
     import numpy as np
 
-    import engage.feedback.text.fitting as fitting
 
     g = fitting.gram(x)
     oof = np.zeros(targets.shape)
@@ -686,7 +686,6 @@ def _ridge_iterative(
     solution saved no iterations, so every fit starts from zero.)"""
     import numpy as np
 
-    import engage.feedback.text.fitting as fitting
 
     # The module's constants are read here, at call time, so a test or a benchmark can
     # change them.

@@ -606,6 +606,16 @@ def _phrase_problems(where: str, value: Any) -> tuple[list[str], list[tuple[str,
     return problems, pairs
 
 
+def _required_phrases(where: str, entry: dict[str, Any]) -> list[str]:
+    """Problems with the ``phrases`` a rule or an anchor must have."""
+    if "phrases" not in entry:
+        return [f"{where}: 'phrases' is missing"]
+    found, pairs = _phrase_problems(f"{where} phrases", entry["phrases"])
+    if not found and not pairs:
+        return [f"{where}: has no phrases"]
+    return found
+
+
 def _anchor_problems(anchors: Any) -> tuple[list[str], set[str]]:
     """Problems with the ``anchors`` list, and the anchor ids it defines."""
     if not isinstance(anchors, list):
@@ -632,13 +642,7 @@ def _anchor_problems(anchors: Any) -> tuple[list[str], set[str]]:
         desc = anchor.get("description")
         if not isinstance(desc, str) or not desc.strip():
             problems.append(f"{where}: 'description' must say what the anchor is")
-        if "phrases" not in anchor:
-            problems.append(f"{where}: 'phrases' is missing")
-        else:
-            found, pairs = _phrase_problems(f"{where} phrases", anchor["phrases"])
-            problems.extend(found)
-            if not found and not pairs:
-                problems.append(f"{where}: has no phrases")
+        problems.extend(_required_phrases(where, anchor))
     return problems, ids
 
 
@@ -685,13 +689,7 @@ def _rule_problems(where: str, rule: dict[str, Any], anchor_ids: set[str]) -> li
         problems.append(f"{where}: 'description' must say what the rule is for")
     if "notes" in rule and not isinstance(rule["notes"], str):
         problems.append(f"{where}: 'notes' must be text")
-    if "phrases" not in rule:
-        problems.append(f"{where}: 'phrases' is missing")
-    else:
-        found, pairs = _phrase_problems(f"{where} phrases", rule["phrases"])
-        problems.extend(found)
-        if not found and not pairs:
-            problems.append(f"{where}: has no phrases")
+    problems.extend(_required_phrases(where, rule))
     if "exclusions" in rule:
         problems.extend(_phrase_problems(f"{where} exclusions", rule["exclusions"])[0])
     return problems
