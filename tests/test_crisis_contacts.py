@@ -423,3 +423,17 @@ def test_the_services_page_links_to_the_crisis_contacts(client, admin, make_serv
     service = make_service()
     page = client.get("/services").get_data(as_text=True)
     assert f'href="/crisis-contacts#service-{service.id}"' in page
+
+
+def test_the_public_form_names_the_regions_emergency_number_before_anything_is_sent(
+    app, client, make_service, db,
+):
+    service = make_service()
+    page = client.get(f"/tell-us/{service.slug}").get_data(as_text=True)
+    assert '<a href="tel:999" dir="ltr">999</a>' in page
+    app.config["CRISIS_REGION"] = "ES"
+    try:
+        page = client.get(f"/tell-us/{service.slug}?lang=es").get_data(as_text=True)
+        assert '<a href="tel:112" dir="ltr">112</a>' in page and "llame al" in page
+    finally:
+        app.config["CRISIS_REGION"] = "GB"

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import Markup, escape
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 import surveys
-from engage.alerts.crisis import NUMBER
+from engage.alerts.crisis import NUMBER, REGIONS, tel_uri
 from engage.alerts.forms import AcknowledgeForm
 from engage.alerts.models import Alert
 from engage.alerts.services import acknowledge, crisis_contacts_for, open_alerts_for
@@ -21,6 +21,16 @@ bp = Blueprint("alerts", __name__)
 # Patient pages of other blueprints (survey, tell_us) show where to get help now through
 # templates/alerts/_crisis_contacts.html, which calls this.
 bp.add_app_template_global(crisis_contacts_for, "crisis_contacts")
+
+
+@bp.app_template_global("emergency_number")
+def emergency_number() -> str:
+    """The emergency number of ``CRISIS_REGION``, for patient pages that tell people to
+    call it (no database query: the form page names it before anything is sent)."""
+    return REGIONS[current_app.config["CRISIS_REGION"]].emergency
+
+
+bp.add_app_template_global(tel_uri, "tel")
 
 
 @bp.app_template_filter("ltr_numbers")
