@@ -218,6 +218,14 @@ def test_speller_reads_one_edit_and_only_unknown_words() -> None:
     assert speller.read_as("a" * 60) is None                 # not a word at all
 
 
+def test_long_words_may_take_two_slips_short_ones_not() -> None:
+    speller = Speller(["intoxicated", "neglect", "suicidal"], known=frozenset())
+    assert speller.read_as("intoxcatd") == "intoxicated"     # two letters dropped
+    assert speller.read_as("sucidial") == "suicidal"          # a swap and a drop
+    assert speller.read_as("neglcet") == "neglect"            # 7 letters: one swap, fine
+    assert speller.read_as("nglcet") is None                  # 6 letters: two slips, no
+
+
 def test_within_one_edit() -> None:
     assert within_one_edit("abc", "abc") and within_one_edit("abc", "abd")
     assert within_one_edit("abc", "ab") and within_one_edit("abc", "acb")

@@ -8,9 +8,10 @@ read as that word. Known words are never changed, so "amused" never becomes
 "abused" and "spoiled" never "soiled": only words no dictionary of everyday
 language holds are corrected.
 
-- Words of 5 letters or more may take any one edit; words of 3 or 4 letters only
-  the loss of one letter ("kil" -> "kill", "lfe" -> "life"), the commonest slip
-  on a phone keyboard, because most short edits make another real word.
+- Words of 5 letters or more may take any one edit; words of 8 or more two
+  ("suicidle" -> "suicidal"); words of 3 or 4 letters only the loss of one letter
+  ("kil" -> "kill", "lfe" -> "life"), the commonest slip on a phone keyboard,
+  because most short edits make another real word.
 - A rule word ending in ``*`` ("neglect*") is a stem: "negelcted" reads as
   "neglected".
 - A word the rules themselves use is never changed, even a misspelling they list on
@@ -46,6 +47,9 @@ ANY_EDIT_FROM = 5
 SHORTEST = 3
 #: Longest: no word of the rules is longer, and longer strings are not words.
 LONGEST = 24
+#: Shortest word that may take two edits ("suicidle" for "suicidal"): long words are far
+#: enough apart that two slips rarely make another word of the rules.
+TWO_EDITS_FROM = 8
 _LATIN = re.compile(r"^[a-z]+$")
 
 
@@ -82,6 +86,26 @@ def within_one_edit(a: str, b: str) -> bool:
     return a[i:] == b[i + 1:]
 
 
+def edits(a: str, b: str, most: int = 2) -> int:
+    """The optimal string alignment distance of ``a`` and ``b`` (insertions, deletions,
+    substitutions, swaps of neighbours), or ``most + 1`` when it is more than ``most``."""
+    if abs(len(a) - len(b)) > most:
+        return most + 1
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        row = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            row[j] = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                row[j] = min(row[j], previous2[j - 2] + 1)
+        if min(row) > most:
+            return most + 1
+        previous2, previous = previous, row
+    return min(previous[len(b)], most + 1)
+
+
 @dataclass(frozen=True)
 class Correction:
     """A word read as another: ``start``/``end`` index the normalised text it was in."""
@@ -113,6 +137,13 @@ class Speller:
             for key in (stem, *_deletes(stem)):
                 self._stems_by_key.setdefault(key, set()).add(stem)
         self._stem_lengths = sorted({len(s) for s in self.stems})
+        #: Long rule words under every way of dropping two letters, for two-edit slips.
+        self._by_key2: dict[str, set[str]] = {}
+        for word in self.words:
+            if len(word) >= TWO_EDITS_FROM:
+                for once in _deletes(word):
+                    for key in _deletes(once):
+                        self._by_key2.setdefault(key, set()).add(word)
 
     @property
     def known(self) -> frozenset[str]:
@@ -130,6 +161,8 @@ class Speller:
         found = self._whole(word, short)
         if found is None and not short:
             found = self._stemmed(word)
+        if found is None and len(word) >= TWO_EDITS_FROM:
+            found = self._two_edits(word)
         # Most words are near no rule word; only those that are ask the dictionary.
         return None if found is None or word in self.known else found
 
@@ -145,6 +178,19 @@ class Speller:
         if len(matches) > 1:
             # Near both a real word and a misspelling the rules list ("myslf": "myself",
             # "myslef"): the real word.
+            matches = [w for w in matches if w in self.known]
+        return matches[0] if len(matches) == 1 else None
+
+    def _two_edits(self, word: str) -> str | None:
+        """A long rule word two slips away, when exactly one is (and no other word of the
+        rules is one slip away, which :meth:`_whole` would have found)."""
+        options: set[str] = set()
+        for once in {word, *_deletes(word)}:
+            for key in {once, *_deletes(once)}:
+                options |= self._by_key2.get(key, set())
+                options |= self._by_key.get(key, set())
+        matches = [w for w in options if len(w) >= TWO_EDITS_FROM and edits(word, w) <= 2]
+        if len(matches) > 1:
             matches = [w for w in matches if w in self.known]
         return matches[0] if len(matches) == 1 else None
 
