@@ -156,6 +156,14 @@ def _months_back(today: date, months: int) -> list[date]:
     return list(reversed(out))
 
 
+def _utc_day(column: Any) -> Any:
+    """The UTC calendar day of a timestamp column. PostgreSQL's ``date()`` of a
+    ``timestamptz`` uses the session's time zone; SQLite stores UTC already."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return func.date(func.timezone("UTC", column))
+    return func.date(column)
+
+
 def monthly_counts(now: datetime | None = None, months: int = MONTHS) -> list[Month]:
     """Per calendar month (UTC), oldest first: comments received, flagged by the screen,
     and the misses and false alarms staff recorded. Counted by the database; grouped by
@@ -169,7 +177,7 @@ def monthly_counts(now: datetime | None = None, months: int = MONTHS) -> list[Mo
         day = value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
         return by_month.get(_month_start(day))
 
-    received_day = func.date(FeedbackItem.received_at)
+    received_day = _utc_day(FeedbackItem.received_at)
     for day, level, count in db.session.execute(
             select(received_day, FeedbackItem.screen_level, func.count())
             .where(FeedbackItem.received_at >= since)
@@ -182,7 +190,7 @@ def monthly_counts(now: datetime | None = None, months: int = MONTHS) -> list[Mo
             month.flagged_urgent += count
         elif level == Level.REVIEW:
             month.flagged_review += count
-    change_day = func.date(SafetyChange.at)
+    change_day = _utc_day(SafetyChange.at)
     for day, kind, count in db.session.execute(
             select(change_day, SafetyChange.kind, func.count())
             .where(SafetyChange.at >= since, SafetyChange.kind.in_(("miss", "false_alarm")))

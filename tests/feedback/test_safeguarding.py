@@ -356,3 +356,17 @@ def test_one_comment_json_gains_the_level(runner):
     assert out["level"] == "review" and out["reason"] == "review-neglect-hygiene"
     assert out["urgent"] is False and out["urgent_reason"] is None
     assert out["safety_matches"][0]["near"]["anchor"] == "time"
+
+
+def test_months_are_counted_in_utc_whatever_the_database_session_time_zone(make_item, db):
+    from sqlalchemy import text
+
+    now = utcnow()
+    first = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    late = first - timedelta(hours=1)  # 23:00 UTC on the last day of the month before
+    make_item(PLAIN_TEXT, received_at=late)
+    if db.session.get_bind().dialect.name == "postgresql":
+        # A server far east of UTC: its date of that moment is already in this month.
+        db.session.execute(text("SET TIME ZONE 'Pacific/Kiritimati'"))
+    months = monthly_counts(now)
+    assert (months[-2].received, months[-1].received) == (1, 0)
