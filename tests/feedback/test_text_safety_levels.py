@@ -31,7 +31,7 @@ def development() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     phrasings: list[dict[str, Any]] = []
     lookalikes: list[dict[str, Any]] = []
     for name in ("safety_development.json", "safety_independent.json",
-                 "safety_independent_2.json"):
+                 "safety_independent_2.json", "safety_independent_3.json"):
         data = _load(name)
         phrasings += [p for p in data["phrasings"] if p.get("split") != "held-out"]
         lookalikes += [p for p in data["lookalikes"] if p.get("split") != "held-out"]
@@ -61,7 +61,7 @@ def test_every_development_phrasing_reaches_a_person() -> None:
     rules = default_rules()
     missed = [p["text"] for p in PHRASINGS if not rules.check(p["text"], p["language"]).flagged]
     assert not missed, missed
-    assert len(PHRASINGS) >= 250
+    assert len(PHRASINGS) >= 450
 
 
 def test_clear_risk_to_life_is_always_urgent_in_the_development_sets() -> None:
