@@ -165,6 +165,8 @@ def _normalise_map(text: str) -> tuple[str, list[int]]:
 
 def normalise(text: str) -> str:
     """Text as the rules see it: lower case, no accents or harakat, one space between words."""
+    if text.isascii() and text.isalnum() and text.islower():
+        return text  # one plain word already (most words of the rules)
     return _normalise_map(text)[0]
 
 
@@ -246,44 +248,51 @@ def _word(word: str) -> tuple[str, _Keys]:
 
 def _split_top(text: str, sep: str) -> list[str]:
     """Split at ``sep`` characters outside brackets."""
+    if "(" not in text:
+        return text.split(sep)
     depth = 0
-    out = [""]
-    for ch in text:
-        if ch == "(":
+    out: list[list[str]] = [[]]
+    for token in re.findall(r"[()]|" + re.escape(sep) + "|[^()" + re.escape(sep) + "]+", text):
+        if token == "(":
             depth += 1
-        elif ch == ")":
+        elif token == ")":
             depth -= 1
-        if ch == sep and depth == 0:
-            out.append("")
+        if token == sep and depth == 0:
+            out.append([])
         else:
-            out[-1] += ch
-    return out
+            out[-1].append(token)
+    return ["".join(part) for part in out]
+
+
+_ITEM_TOKEN = re.compile(r"[()]|[^\s()]+|\s+")
 
 
 def _items(text: str) -> list[str]:
     """Whitespace-separated items of a sequence; a bracketed group is one item."""
+    if "(" not in text and ")" not in text:
+        return text.split()
     items: list[str] = []
     depth = 0
-    cur = ""
-    for ch in text:
-        if ch == "(":
+    cur: list[str] = []
+    for token in _ITEM_TOKEN.findall(text):  # words, brackets and spaces, not letters
+        if token == "(":
             if depth == 0 and cur:
-                raise _PhraseSyntaxError(f"put a space between '{cur}' and '('")
+                raise _PhraseSyntaxError(f"put a space between '{''.join(cur)}' and '('")
             depth += 1
-        elif ch == ")":
+        elif token == ")":
             depth -= 1
             if depth < 0:
                 raise _PhraseSyntaxError("')' without a matching '('")
-        if ch.isspace() and depth == 0:
+        elif depth == 0 and token[0].isspace():
             if cur:
-                items.append(cur)
-            cur = ""
-        else:
-            cur += ch
+                items.append("".join(cur))
+                cur = []
+            continue
+        cur.append(token)
     if depth:
         raise _PhraseSyntaxError("'(' without a matching ')'")
     if cur:
-        items.append(cur)
+        items.append("".join(cur))
     return items
 
 
