@@ -121,6 +121,27 @@ def test_grouped_split_keeps_each_respondent_on_one_side(base):
 # --- storage ----------------------------------------------------------------------------------
 
 
+def test_logistic_and_softmax_agree_with_scipy_without_overflowing():
+    """Prediction uses numpy's own logistic and softmax so that one comment need not
+    import scipy.special; they must give SciPy's numbers, extremes included."""
+    import warnings
+
+    from scipy.special import expit, softmax
+
+    rng = np.random.default_rng(7)
+    z = np.concatenate([rng.normal(0, 6, (50, 9)), np.full((1, 9), 1000.0),
+                        np.full((1, 9), -1000.0)]).astype(np.float32)
+    z[0, :3] = [-88.0, 0.0, 88.0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an overflow warning fails the test
+        ours, theirs = tm.logistic(z), expit(z)
+        rows, scipy_rows = tm.softmax_rows(z), softmax(z, axis=1)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(rows, scipy_rows, rtol=1e-5, atol=1e-7)
+    assert ours.dtype == np.float32 and rows.dtype == np.float32
+    assert ours[-2].tolist() == [1.0] * 9 and ours[-1].tolist() == [0.0] * 9
+
+
 def test_save_and_load_give_identical_predictions(small_model, subset, tmp_path):
     small_model.save(tmp_path / "m")
     loaded = ThemeModel.load(tmp_path / "m")

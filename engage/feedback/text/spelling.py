@@ -137,13 +137,20 @@ class Speller:
             for key in (stem, *_deletes(stem)):
                 self._stems_by_key.setdefault(key, set()).add(stem)
         self._stem_lengths = sorted({len(s) for s in self.stems})
-        #: Long rule words under every way of dropping two letters, for two-edit slips.
-        self._by_key2: dict[str, set[str]] = {}
+
+    @functools.cached_property
+    def _by_key2(self) -> dict[str, set[str]]:
+        """Long rule words under every way of dropping two letters, for two-edit slips:
+        built the first time a long word is neither a rule word, one slip from one, nor
+        a known word (half the cost of building a speller, which a process classifying
+        one comment may never need)."""
+        by_key2: dict[str, set[str]] = {}
         for word in self.words:
             if len(word) >= TWO_EDITS_FROM:
                 for once in _deletes(word):
                     for key in _deletes(once):
-                        self._by_key2.setdefault(key, set()).add(word)
+                        by_key2.setdefault(key, set()).add(word)
+        return by_key2
 
     @property
     def known(self) -> frozenset[str]:
@@ -161,9 +168,9 @@ class Speller:
         found = self._whole(word, short)
         if found is None and not short:
             found = self._stemmed(word)
-        if found is None and len(word) >= TWO_EDITS_FROM:
+        if found is None and len(word) >= TWO_EDITS_FROM and word not in self.known:
             found = self._two_edits(word)
-        # Most words are near no rule word; only those that are ask the dictionary.
+        # Most short words are near no rule word; only those that are ask the dictionary.
         return None if found is None or word in self.known else found
 
     def _whole(self, word: str, short: bool) -> str | None:
