@@ -187,6 +187,24 @@ CONFIGS: dict[str, type[Config]] = {
 }
 
 
+def instance_path() -> str:
+    """The instance folder (the SQLite database, the development secret):
+    ``ENGAGE_INSTANCE_PATH``, or ``instance/`` beside this file."""
+    return os.environ.get("ENGAGE_INSTANCE_PATH") or os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "instance")
+
+
+def database_url(config: type[Config] | dict | None = None) -> str:
+    """The SQLAlchemy URL of the database ``config`` (a class, or an app's config; by
+    default the class ``ENGAGE_ENV`` names) uses: its ``SQLALCHEMY_DATABASE_URI``
+    (``ENGAGE_DATABASE_URL``), else ``engage.db`` in :func:`instance_path`."""
+    if config is None:
+        config = from_environment()
+    url = (config.get("SQLALCHEMY_DATABASE_URI") if isinstance(config, dict)
+           else config.SQLALCHEMY_DATABASE_URI)
+    return url or "sqlite:///" + os.path.join(instance_path(), "engage.db")
+
+
 def from_environment() -> type[Config]:
     name = (env("ENV") or "production").strip().lower()
     try:

@@ -22,16 +22,13 @@ def create_app(config: type[config_module.Config] | None = None) -> Flask:
     config = config or config_module.from_environment()
     app = Flask(
         "engage",  # the package: its folder is the root, its name the logger's
-        instance_path=os.environ.get("ENGAGE_INSTANCE_PATH") or str(ROOT / "instance"),
+        instance_path=config_module.instance_path(),
         instance_relative_config=True,
         template_folder=str(ROOT / "templates"),
     )
     app.config.from_object(config)
     os.makedirs(app.instance_path, exist_ok=True)
-    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
-        app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(
-            app.instance_path, "engage.db"
-        )
+    app.config["SQLALCHEMY_DATABASE_URI"] = config_module.database_url(app.config)
     if not app.config.get("SECRET_KEY") and config.ENV_NAME == "development":
         app.config["SECRET_KEY"] = _instance_secret(app)
     config.validate(app.config)

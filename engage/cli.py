@@ -9,12 +9,13 @@ from __future__ import annotations
 import contextlib
 import getpass
 import sys
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
 
+from engage.console import fail
 from engage.core.permissions import ROLES
 from engage.extensions import db, migrate_command
 
@@ -81,17 +82,10 @@ def cli() -> None:
 
 
 def main() -> None:
-    """Entry point of the ``engage`` console script."""
-    import os
+    """Entry point of the ``engage`` console script (:func:`engage.console.main`)."""
+    from engage.console import main as console_main
 
-    if sys.argv[1:2] == ["demo"]:
-        # The demo runs on this machine only: a generated secret, http cookies.
-        os.environ.setdefault("ENGAGE_ENV", "development")
-    # Before numpy is imported: one BLAS thread makes model training repeatable (the same
-    # data gives the same model, byte for byte) and leaves the other cores to the web.
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(name, "1")
-    cli()
+    console_main()
 
 
 def commands() -> list[click.Command]:
@@ -108,11 +102,6 @@ def commands() -> list[click.Command]:
 def register_commands(app: Flask) -> None:
     for command in commands():
         app.cli.add_command(command)
-
-
-def fail(message: str) -> NoReturn:
-    click.echo(f"Error: {message}", err=True)
-    sys.exit(2)
 
 
 @click.group()

@@ -19,7 +19,7 @@ def apikeys() -> None:
 def create_command(name: str) -> None:
     """Create a key for NAME (the system that will use it) and print it, once."""
     from engage.api.services import ApiKeyError, create_api_key
-    from engage.cli import fail
+    from engage.console import fail
 
     try:
         api_key, key = create_api_key(name)
@@ -53,7 +53,7 @@ def list_command() -> None:
 def revoke_command(prefix: str) -> None:
     """Revoke the key starting with PREFIX (as `engage apikeys list` shows it)."""
     from engage.api.services import ApiKeyError, revoke_api_key
-    from engage.cli import fail
+    from engage.console import fail
 
     try:
         api_key = revoke_api_key(prefix)

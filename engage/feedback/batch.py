@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import csv
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from engage.feedback.analysis import analyse_many
+from engage.feedback.text.reader import Analysis, Comment
+
+#: Reads a list of comments with the model and rules in force (``analyse_many``).
+AnalyseMany = Callable[[Sequence[Comment]], list[Analysis]]
 
 #: The columns read, and the ones added (or replaced, when the input has them already).
 IN_COLUMNS = ("text", "question", "language")
@@ -43,10 +46,12 @@ def _chunks(reader: Iterator[dict[str, str]]) -> Iterator[list[dict[str, str]]]:
         yield chunk
 
 
-def classify_csv(input_path: str | Path, output_path: str | Path) -> BatchCounts:
+def classify_csv(input_path: str | Path, output_path: str | Path,
+                 analyse_many: AnalyseMany) -> BatchCounts:
     """Read ``input_path`` (UTF-8 CSV with a header; ``text`` required, ``question`` and
     ``language`` optional, either may be empty) and write ``output_path``: every input
-    column and row in order, plus :data:`OUT_COLUMNS`. Raises BatchError."""
+    column and row in order, plus :data:`OUT_COLUMNS`, read by ``analyse_many``. Raises
+    BatchError."""
     counts = BatchCounts()
     with contextlib.ExitStack() as files:
         try:
@@ -75,7 +80,7 @@ def classify_csv(input_path: str | Path, output_path: str | Path) -> BatchCounts
         writer.writeheader()
         try:
             for chunk in _chunks(reader):
-                _classify_chunk(chunk, counts)
+                _classify_chunk(chunk, counts, analyse_many)
                 writer.writerows(chunk)
         except UnicodeDecodeError:
             raise BatchError(f"{input_path}: is not UTF-8 text after row "
@@ -85,9 +90,11 @@ def classify_csv(input_path: str | Path, output_path: str | Path) -> BatchCounts
     return counts
 
 
-def _classify_chunk(chunk: list[dict[str, str]], counts: BatchCounts) -> None:
-    comments = [((row.get("text") or "").strip(), (row.get("question") or "").strip() or None,
-                 (row.get("language") or "").strip().lower() or None) for row in chunk]
+def _classify_chunk(chunk: list[dict[str, str]], counts: BatchCounts,
+                    analyse_many: AnalyseMany) -> None:
+    comments: list[Comment] = [
+        ((row.get("text") or "").strip(), (row.get("question") or "").strip() or None,
+         (row.get("language") or "").strip().lower() or None) for row in chunk]
     present = [n for n, c in enumerate(comments) if c[0]]
     analyses = dict(zip(present, analyse_many([comments[n] for n in present]), strict=True))
     for n, row in enumerate(chunk):

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 
 import click
 from flask.cli import with_appcontext
 
-from engage.cli import fail
+from engage.console import fail
 from engage.extensions import db
+from engage.feedback import classify
 
 
 @click.group()
@@ -18,47 +18,19 @@ def feedback() -> None:
     """Free-text feedback: classify, take in, digests."""
 
 
-@feedback.command("classify")
-@click.option("--text", default=None, help="One comment: its analysis is printed as JSON.")
-@click.option("--question", default=None, help="The question it answers (changes its meaning).")
-@click.option("--language", default=None, help="Its language, e.g. en, es, ar (a hint).")
-@click.option("--input", "input_path", default=None, type=click.Path(dir_okay=False),
-              help="A CSV with the columns text, question and language (the last two may be "
-                   "empty): every row is classified.")
-@click.option("--output", "output_path", default=None, type=click.Path(dir_okay=False),
-              help="With --input: the CSV to write, every row in order with level, urgent, "
-                   "reason, themes, sentiment and redacted added.")
+@feedback.command("classify", help=classify.HELP)
+@classify.options
 @with_appcontext
-def classify(text: str | None, question: str | None, language: str | None,
-             input_path: str | None, output_path: str | None) -> None:
-    """Themes, sentiment, safety level and personal details of comments.
+def classify_command(text: str | None, question: str | None, language: str | None,
+                     input_path: str | None, output_path: str | None) -> None:
+    # The twin of engage.feedback.classify.command (which ``engage`` runs), reading
+    # through the app's session: for app.test_cli_runner() and ``flask --app engage``.
+    from engage.feedback.analysis import analyse_many
 
-    With --text, prints one JSON object. With --input and --output, classifies a CSV.
-    Uses the theme model and safety rules in force (the shipped ones before any
-    database exists). Writes nothing to the database.
-    """
-    from engage.feedback import batch
-    from engage.feedback.analysis import analyse
-
-    if input_path or output_path:
-        if text is not None:
-            fail("give either --text or --input and --output, not both")
-        if not (input_path and output_path):
-            fail("--input and --output go together")
-        try:
-            rows = batch.classify_csv(input_path, output_path)
-        except batch.BatchError as exc:
-            fail(str(exc))
-        finally:
-            db.session.rollback()
-        click.echo(f"classified {rows.total} comments into {output_path}: "
-                   f"{rows.urgent} urgent, {rows.review} for a safety review")
-        return
-    if text is None:
-        fail("give a comment with --text, or a CSV with --input and --output")
-    analysis = analyse(text, question, language)
-    db.session.rollback()
-    click.echo(json.dumps(analysis.as_json(text), ensure_ascii=False))
+    try:
+        classify.run(analyse_many, text, question, language, input_path, output_path)
+    finally:
+        db.session.rollback()
 
 
 @feedback.command("intake")

@@ -8,7 +8,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from engage.cli import fail
+from engage.console import fail
 from engage.extensions import db
 
 # The CSV helpers live with the other enrolment rules; imported here for older callers.

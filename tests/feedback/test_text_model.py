@@ -297,6 +297,46 @@ def test_the_model_module_imports_only_numpy_scipy_and_its_own_package():
                 )
 
 
+def test_reading_a_comment_imports_no_scipy_nor_flask():
+    """``engage feedback classify`` starts fast because predicting needs numpy alone."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from engage.feedback.text.model import default_model; "
+            "from engage.feedback.text.reader import read_comments; "
+            "from engage.feedback.text.safety import default_rules; "
+            "a = read_comments([('She was left soiled for hours', None, 'en')], "
+            "default_model(), default_rules())[0]; "
+            "print(a.safety.level, bool(a.prediction.scores), "
+            "sorted(m for m in ('scipy', 'flask', 'sqlalchemy') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert done.stdout.split() == ["review", "True", "[]"]
+
+
+def test_sparse_rows_count_and_multiply_as_scipy_does():
+    from engage.feedback.text.features import Rows
+
+    rng = np.random.default_rng(3)
+    n_rows, n_cols = 40, 30
+    lengths = rng.integers(0, 12, n_rows)
+    lengths[[0, 5, 6, -1]] = 0  # empty rows, at the ends and in a run
+    indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    columns = rng.integers(0, n_cols, int(indptr[-1])).astype(np.int64)
+    ours = Rows.counted(columns, indptr, n_cols)
+    theirs = sp.csr_matrix((np.ones(len(columns), dtype=np.float32), columns, indptr),
+                           shape=(n_rows, n_cols))
+    theirs.sum_duplicates()
+    assert ours.shape == theirs.shape
+    np.testing.assert_array_equal(ours.indptr, theirs.indptr)
+    np.testing.assert_array_equal(ours.indices, theirs.indices)
+    np.testing.assert_array_equal(ours.data, theirs.data)
+    dense = rng.normal(size=(n_cols, 7)).astype(np.float32)
+    product = ours @ dense
+    assert product.dtype == np.float32 and not product[[0, 5, 6, -1]].any()
+    np.testing.assert_allclose(product, theirs @ dense, rtol=1e-5, atol=1e-6)
+
+
 _STDLIB = {
     "__future__", "argparse", "array", "csv", "datetime", "functools", "gzip", "hashlib", "io",
     "json", "math", "os", "re", "sys", "time", "typing", "unicodedata", "zipfile", "collections",

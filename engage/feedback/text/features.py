@@ -5,7 +5,10 @@ document frequency) and then turns any batch of comments, or a single one, into 
 whose columns are laid out block after block (see ``BLOCKS``).
 
 numpy and SciPy are imported by the functions that compute, not with the module: the web
-app and the ``engage`` command import this package without paying for them.
+app and the ``engage`` command import this package without paying for them. Reading
+comments (``transform``) needs numpy alone: its rows are :class:`Rows`, not a SciPy
+matrix, because importing ``scipy.sparse`` takes longer than reading a comment and
+``engage feedback classify`` must start at once. Fitting builds SciPy matrices.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     import numpy as np
@@ -146,6 +149,46 @@ def _doc_terms(
 
 
 #: Rows weighed at a time (``Featurizer._weigh``).
+@dataclass
+class Rows:
+    """Sparse rows in SciPy's CSR layout (``data``, ``indices``, ``indptr``), with numpy
+    alone: what :meth:`Featurizer.transform` gives and a model multiplies."""
+
+    data: np.ndarray
+    indices: np.ndarray
+    indptr: np.ndarray
+    shape: tuple[int, int]
+
+    @classmethod
+    def counted(cls, columns: np.ndarray, indptr: np.ndarray, n_columns: int) -> Rows:
+        """Each row's columns (repeats allowed) as counts, columns sorted within each row:
+        SciPy's ``csr_matrix((ones, columns, indptr)).sum_duplicates()``."""
+        import numpy as np
+
+        n_rows = len(indptr) - 1
+        rows = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(indptr))
+        keys, counts = np.unique(rows * n_columns + columns, return_counts=True)
+        new_indptr = np.zeros(n_rows + 1, dtype=np.int64)
+        np.cumsum(np.bincount(keys // n_columns, minlength=n_rows), out=new_indptr[1:])
+        return cls(counts.astype(np.float32), (keys % n_columns).astype(np.int32),
+                   new_indptr, (n_rows, n_columns))
+
+    def __matmul__(self, dense: np.ndarray) -> np.ndarray:
+        """The product with a dense matrix: each row's entries times the rows of ``dense``
+        their columns pick (a few hundred per comment)."""
+        import numpy as np
+
+        out = np.zeros((self.shape[0], dense.shape[1]), dtype=np.result_type(self.data, dense))
+        bounds = self.indptr.tolist()
+        for row, (start, end) in enumerate(zip(bounds, bounds[1:], strict=False)):
+            if start != end:
+                out[row] = self.data[start:end] @ dense[self.indices[start:end]]
+        return out
+
+
+_Sparse = TypeVar("_Sparse", "sp.csr_matrix", Rows)
+
+
 _WEIGH_ROWS = 4096
 
 
@@ -271,10 +314,9 @@ class Featurizer:
             self._char_ids[tok] = ids
         return ids
 
-    def transform(self, texts: Sequence[str], kinds: Sequence[str]) -> sp.csr_matrix:
-        """Rows of sublinear tf-idf, each block L2-normalised then weighted (float32 CSR)."""
+    def transform(self, texts: Sequence[str], kinds: Sequence[str]) -> Rows:
+        """Rows of sublinear tf-idf, each block L2-normalised then weighted (float32)."""
         import numpy as np
-        import scipy.sparse as sp
 
         words, questions = self._index[0], self._index[2]
         indptr = [0]
@@ -299,16 +341,11 @@ class Featurizer:
                 if j is not None:
                     indices.append(j)
             indptr.append(len(indices))
-        indices_a = np.array(indices, dtype=np.int32)
-        indptr_a = np.array(indptr, dtype=np.int64)
-        counts = sp.csr_matrix(
-            (np.ones(len(indices_a), dtype=np.float32), indices_a, indptr_a),
-            shape=(len(indptr_a) - 1, self.n_features),
-        )
-        counts.sum_duplicates()
+        counts = Rows.counted(np.array(indices, dtype=np.int64),
+                              np.array(indptr, dtype=np.int64), self.n_features)
         return self._weigh(counts)
 
-    def _weigh(self, counts: sp.csr_matrix) -> sp.csr_matrix:
+    def _weigh(self, counts: _Sparse) -> _Sparse:
         """Term counts (duplicates summed) to weighted tf-idf, in place, a few thousand rows
         at a time (every step is per entry or per row, so the chunks change no number and
         bound the temporary arrays)."""

@@ -28,7 +28,7 @@ import functools
 import json
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -521,25 +521,29 @@ class Anchor:
                 "phrases": _grouped(self.phrases)}
 
     @functools.cached_property
-    def _parts(self) -> tuple[frozenset[str], re.Pattern[str] | None]:
+    def _parts(self) -> tuple[frozenset[str], _Index | None]:
         """Its plain Latin words as a set (a lookup per word of the text), and its other
-        phrases (several words, stars, Arabic with its joined prefixes) as one pattern."""
+        phrases (several words, stars, Arabic with its joined prefixes) filed like the
+        rules' phrases, each compiled only when a text could hold it."""
         plain: set[str] = set()
-        other: list[str] = []
+        other: list[Phrase] = []
         for phrase in self.phrases:
             words = phrase.text.split("|")
             if all(_PLAIN_WORD.match(w) for w in words):
                 plain.update(_normalise_piece(w) for w in words)
             else:
-                other.append(_parse_phrase(phrase.text)[0])
-        return frozenset(plain), re.compile("|".join(other)) if other else None
+                other.append(phrase)
+        return frozenset(plain), _Index([other]) if other else None
 
     def spans(self, norm: str, words: list[tuple[int, int]]) -> list[tuple[int, int]]:
         """Where it is in ``norm`` (a normalised text whose word spans are ``words``)."""
-        plain, pattern = self._parts
+        plain, index = self._parts
         found = [(a, b) for a, b in words if norm[a:b] in plain]
-        if pattern is not None:
-            found += [(m.start(), m.end()) for m in pattern.finditer(norm)]
+        if index is not None:
+            for a, b in words:
+                found += [(m.start(), m.end()) for _entry, m in index.matches_at(norm, a, b)]
+            for entry in index.always:
+                found += [(m.start(), m.end()) for m in entry.phrase.pattern.finditer(norm)]
         return found
 
 
@@ -766,12 +770,14 @@ class _Entry:
 
 
 class _Index:
-    def __init__(self, rules: tuple[Rule, ...]) -> None:
+    """Phrases filed by first letters; ``groups[n]`` are filed with ``rule_index`` n."""
+
+    def __init__(self, groups: Iterable[Iterable[Phrase]]) -> None:
         self.by_start: dict[str, list[_Entry]] = {}
         self.by_infix: dict[str, list[_Entry]] = {}
         self.always: list[_Entry] = []
-        for n, rule in enumerate(rules):
-            for phrase in rule.phrases:
+        for n, phrases in enumerate(groups):
+            for phrase in phrases:
                 entry = _Entry(n, phrase)
                 if phrase.keys is None:
                     self.always.append(entry)
@@ -803,6 +809,18 @@ class _Index:
                         seen.add(key)
                         found.extend(self.by_infix.get(key, ()))
         return found
+
+    def matches_at(self, norm: str, start: int, end: int) -> Iterator[tuple[_Entry, re.Match[str]]]:
+        """The phrases that match at ``start``, the first letter of a word ending at ``end``
+        (each compiled the first time a word could start it)."""
+        tried: set[int] = set()
+        for entry in self.candidates(norm, start, end):
+            if id(entry) in tried:
+                continue
+            tried.add(id(entry))
+            m = entry.phrase.pattern.match(norm, start)
+            if m is not None:
+                yield entry, m
 
 
 # --- the rule set ----------------------------------------------------------------------
@@ -842,7 +860,7 @@ class SafetyRules:
     _index: _Index = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_index", _Index(self.rules))
+        object.__setattr__(self, "_index", _Index(r.phrases for r in self.rules))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SafetyRules:
@@ -921,19 +939,13 @@ class SafetyRules:
         hits: dict[int, list[_Span]] = {}
         pos = 0
         length = len(norm)
-        candidates = self._index.candidates
+        matches_at = self._index.matches_at
         while pos < length:
             word_end = norm.find(" ", pos)
             if word_end < 0:
                 word_end = length
-            tried: set[int] = set()
-            for entry in candidates(norm, pos, word_end):
-                if id(entry) in tried:
-                    continue
-                tried.add(id(entry))
-                m = entry.phrase.pattern.match(norm, pos)
-                if m is not None:
-                    hits.setdefault(entry.rule_index, []).append((m.start(), m.end(), entry.phrase))
+            for entry, m in matches_at(norm, pos, word_end):
+                hits.setdefault(entry.rule_index, []).append((m.start(), m.end(), entry.phrase))
             pos = word_end + 1
         for entry in self._index.always:
             for m in entry.phrase.pattern.finditer(norm):

@@ -56,8 +56,7 @@ _LATIN = re.compile(r"^[a-z]+$")
 @functools.cache
 def known_words() -> frozenset[str]:
     """The everyday words of English and Spanish, normalised; read once per process."""
-    with gzip.open(KNOWN_WORDS, "rt", encoding="utf-8") as f:
-        return frozenset(line.strip() for line in f if line.strip())
+    return frozenset(gzip.decompress(KNOWN_WORDS.read_bytes()).decode("utf-8").split())
 
 
 def _deletes(word: str) -> set[str]:
