@@ -1,4 +1,4 @@
-"""How long the ``engage`` command takes to start, next to the interpreter's and Flask's floors.
+"""How long the ``engage`` command takes to start, next to the interpreter's and its floors.
 
 Every figure is a fresh process (``subprocess``), timed from the parent, wall clock: the
 median (and the fastest) of several runs, the commands taking turns so that a busy moment
@@ -6,14 +6,16 @@ on a shared machine falls on all of them alike. The floors are measured in the s
 
 - ``python -c pass``: the interpreter alone;
 - the Flask stack: ``import flask, sqlalchemy, flask_sqlalchemy, flask_babel, flask_wtf,
-  flask_login, wtforms, sqlalchemy.orm``, which any ``engage`` command needs;
+  flask_login, wtforms, sqlalchemy.orm``, which any command that builds the app needs;
+- ``import click, numpy``: what classifying a comment cannot do without (the command
+  line, and the model's arithmetic);
 
-then ``engage --help`` and ``engage feedback classify --text "..."`` with
-``ENGAGE_ENV=development`` and ``ENGAGE_INSTANCE_PATH`` in a new temporary folder (no
-database yet: the shipped model and rules answer). A breakdown process then times, in one
-interpreter, what classify spends its time on: importing the command, building the app,
-importing numpy and SciPy, loading the shipped theme model, compiling the shipped safety
-rules, and the analysis itself.
+then ``engage --help``, and ``engage feedback classify --text "..."`` twice, with
+``ENGAGE_ENV=development``: with ``ENGAGE_INSTANCE_PATH`` in a new temporary folder (no
+database yet: the shipped model and rules answer), and with a SQLite database migrated by
+``engage db upgrade`` (the command opens it read-only and asks it for the rules, model and
+staff names in force). A breakdown process then times, in one interpreter, what classify
+spends its time on, and a probe lists which heavy modules it imports (none should be).
 
     python bench/startup.py [--runs 11] [--wait-idle 300]
 """
@@ -44,23 +46,19 @@ def lap():
     t.append(time.perf_counter())
     return t[-1] - t[-2]
 out = {}
-import engage.cli
-out["import engage.cli"] = lap()
-from engage import create_app
-app = create_app()
-out["create_app()"] = lap()
-import numpy, scipy.sparse, scipy.special
-out["import numpy, scipy.sparse, scipy.special"] = lap()
-from engage.feedback.text.model import default_model
-default_model()
-out["load the shipped theme model"] = lap()
-from engage.feedback.text.safety import default_rules
-default_rules()
-out["compile the shipped safety rules"] = lap()
-with app.app_context():
-    from engage.feedback.analysis import analyse
-    analyse(sys.argv[1])
-    out["analyse() one comment (database checks, PII)"] = lap()
+import config
+from engage.feedback import classify, in_force
+from engage.feedback.text import reader
+out["import the command (click, config, rules and model code)"] = lap()
+with in_force.open_database(config.database_url()) as execute:
+    names = in_force.staff_names(execute)
+    out["open the database, read the staff names"] = lap()
+    model, _ = in_force.model(execute)
+    out["import numpy, load the theme model"] = lap()
+    rules, _ = in_force.rules(execute)
+    out["load and check the safety rules"] = lap()
+    reader.read_comments([(sys.argv[1], None, None)], model, rules, names=names)
+    out["read the comment (speller, the phrases it needs, PII)"] = lap()
 print(json.dumps(out))
 """
 
@@ -69,6 +67,14 @@ HEAVY = ("numpy", "scipy", "alembic", "flask_migrate")
 HEAVY_PROBE = (
     "import sys; from engage import create_app; create_app(); "
     f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+)
+# Which heavy modules ``engage feedback classify`` imports (it should be none of them).
+CLASSIFY_HEAVY = ("flask", "sqlalchemy", "scipy", "engage.app")
+CLASSIFY_PROBE = (
+    "import atexit, sys; atexit.register(lambda: print(','.join(m for m in "
+    f"{CLASSIFY_HEAVY!r} if m in sys.modules), file=sys.stderr)); "
+    "sys.argv[1:] = ['feedback', 'classify', '--text', sys.argv[1]]; "
+    "from engage.console import main; main()"
 )
 
 
@@ -158,45 +164,62 @@ def main() -> None:
         busy = machine_busy(2)
     engage = console_script()
     py = sys.executable
-    commands = {
-        "python -c pass (floor)": [py, "-c", "pass"],
-        "import the Flask stack (floor)": [py, "-c", f"import {FLASK_STACK}"],
-        "engage --help": [engage, "--help"],
-        f'engage feedback classify --text "{COMMENT}"':
-            [engage, "feedback", "classify", "--text", COMMENT],
-    }
-    with tempfile.TemporaryDirectory(prefix="engage-startup-") as instance:
+    classify = [engage, "feedback", "classify", "--text", COMMENT]
+    with tempfile.TemporaryDirectory(prefix="engage-startup-") as instance, \
+            tempfile.TemporaryDirectory(prefix="engage-startup-db-") as migrated:
         env = environment(instance)
+        env_db = environment(migrated)
+        run([engage, "db", "upgrade"], env_db)
+        # name: (argv, environment)
+        commands = {
+            "python -c pass (floor)": ([py, "-c", "pass"], env),
+            "import the Flask stack (floor)": ([py, "-c", f"import {FLASK_STACK}"], env),
+            "import click, numpy (floor)": ([py, "-c", "import click, numpy"], env),
+            "engage --help": ([engage, "--help"], env),
+            "engage feedback classify, no database yet": (classify, env),
+            "engage feedback classify, a SQLite database": (classify, env_db),
+        }
         # Warm-up: the first start compiles the catalogues into the instance folder, and
         # fills the page cache; neither is what a second start costs.
-        for name, argv in commands.items():
-            check(name, run(argv, env)[1])
+        for name, (argv, environ) in commands.items():
+            check(name, run(argv, environ)[1])
         times: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(args.runs):
-            for name, argv in commands.items():
-                times[name].append(run(argv, env)[0])
+            for name, (argv, environ) in commands.items():
+                times[name].append(run(argv, environ)[0])
         parts: list[dict[str, float]] = []
         for _ in range(max(3, args.runs // 2)):
-            elapsed, out = run([py, "-c", BREAKDOWN, COMMENT], env)
+            elapsed, out = run([py, "-c", BREAKDOWN, COMMENT], env_db)
             parts.append({k: v for k, v in json.loads(out).items() if isinstance(v, float)})
         heavy = run([py, "-c", HEAVY_PROBE], env)[1].strip()
+        classify_heavy = subprocess.run(
+            [py, "-c", CLASSIFY_PROBE, COMMENT], env=env_db, capture_output=True, text=True,
+            timeout=120, cwd=ROOT, check=True).stderr.strip().splitlines()[-1:]
 
     print(f"{machine()}; {busy:.0f}% busy just before")
     print(f"{args.runs} runs each, wall clock of a fresh process; median (fastest), seconds\n")
     interpreter = statistics.median(times["python -c pass (floor)"])
     flask_floor = statistics.median(times["import the Flask stack (floor)"])
+    numpy_floor = statistics.median(times["import click, numpy (floor)"])
     width = max(len(name) for name in commands)
     for name, values in times.items():
         median = statistics.median(values)
-        ratio = "" if "(floor)" in name else f"  {median / flask_floor:4.1f}x the Flask floor"
+        ratio = ""
+        if name == "engage --help":
+            ratio = f"  {median / flask_floor:4.1f}x the Flask floor"
+        elif name.startswith("engage feedback classify"):
+            ratio = f"  {median / numpy_floor:4.1f}x the click+numpy floor"
         print(f"  {name:<{width}}  {median:6.3f}  ({min(values):.3f})"
               f"  {median / interpreter:5.1f}x python{ratio}")
-    print(f"\nwhere classify's time goes (one interpreter, median of {len(parts)} runs):")
+    print(f"\nwhere classify's time goes (one interpreter, a SQLite database, median of "
+          f"{len(parts)} runs):")
     width = max(len(k) for k in parts[0])
     for key in parts[0]:
         print(f"  {key:<{width}}  {statistics.median(p[key] for p in parts):6.3f}")
     print(f"  heavy modules imported by create_app(): {heavy or 'none'} "
           f"(of {', '.join(HEAVY)})")
+    print(f"  heavy modules imported by engage feedback classify: "
+          f"{''.join(classify_heavy) or 'none'} (of {', '.join(CLASSIFY_HEAVY)})")
 
 
 if __name__ == "__main__":
