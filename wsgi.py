@@ -8,15 +8,15 @@ app = create_app()
 def _warm_up() -> None:
     """Load the shipped theme model and safety rules now (under a second), so no
     patient's comment waits for it. ``create_app`` does not: tests and commands would pay.
-    One prediction imports what predicting needs (numpy and SciPy are imported on first
-    use, not with the model's module)."""
+    One prediction imports what predicting needs (numpy is imported on first use, not
+    with the model's module)."""
     from engage.feedback.text.model import default_model
     from engage.feedback.text.safety import default_rules
 
     default_model().predict(["Thank you."])
     rules = default_rules()
-    # The speller's index and its everyday words, and the phrases a typical comment needs.
-    rules.speller.known  # noqa: B018
+    # The speller's indexes and its everyday words, and the phrases a typical comment needs.
+    rules.speller.warm()
     rules.check("She was left waiting on her own for hours, thank you.")
 
 

@@ -151,6 +151,12 @@ class Speller:
                         by_key2.setdefault(key, set()).add(word)
         return by_key2
 
+    def warm(self) -> None:
+        """Build now what is otherwise built at first need (the everyday words, the
+        two-slip index): for a web worker, before any patient's comment waits for it."""
+        self.known  # noqa: B018
+        self._by_key2  # noqa: B018
+
     @property
     def known(self) -> frozenset[str]:
         """The everyday words, read from disk the first time a word is near a rule word."""
