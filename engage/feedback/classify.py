@@ -18,9 +18,10 @@ from typing import Any
 
 import click
 
+import config
 from engage.console import fail
-from engage.feedback import batch
-from engage.feedback.text.reader import Analysis, Comment
+from engage.feedback import batch, in_force
+from engage.feedback.text.reader import Analysis, Comment, read_comments
 
 F = Callable[..., Any]
 
@@ -81,10 +82,6 @@ def run(analyse_many: Callable[[Sequence[Comment]], list[Analysis]], text: str |
 @options
 def command(text: str | None, question: str | None, language: str | None,
             input_path: str | None, output_path: str | None) -> None:
-    import config
-    from engage.feedback import in_force
-    from engage.feedback.text.reader import read_comments
-
     try:
         url = config.database_url()
     except config.ConfigError as exc:
