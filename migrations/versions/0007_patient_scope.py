@@ -1,0 +1,26 @@
+"""patients belong to a service; API keys bound to services, with scopes and expiry
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-12-04 19:10:00
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+import engage.core.db
+
+
+# revision identifiers, used by Alembic.
+revision = '0007'
+down_revision = '0006'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    pass
+
+
+def downgrade():
+    pass
