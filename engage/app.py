@@ -45,12 +45,14 @@ def create_app(config: type[config_module.Config] | None = None) -> Flask:
         configure_engine_events(db.engine)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), compare_type=True,
                      render_as_batch=True)
+    # The permission check runs before the CSRF check: a request that may not reach the view
+    # at all is refused (or sent to log in) the same way whatever it carries.
+    app.before_request(enforce_permissions)
     csrf.init_app(app)
     login_manager.init_app(app)
     i18n.init_app(app)
     security.init_app(app)
     templating.init_app(app)
-    app.before_request(enforce_permissions)
     _register_request_transaction(app)
     _register_blueprints(app)
     _register_error_pages(app)
