@@ -130,6 +130,11 @@ class Config:
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_DURATION = timedelta(days=1)
     PERMANENT_SESSION_LIFETIME = timedelta(hours=env_int("SESSION_HOURS", 8))
+    #: A staff session unused this long ends (checked on the server, engage/accounts/sessions.py).
+    SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 30)
+    #: Hours an emailed invitation link stays valid, and a password-reset link.
+    INVITE_HOURS = env_int("INVITE_HOURS", 72)
+    RESET_HOURS = env_int("RESET_HOURS", 2)
     WTF_CSRF_TIME_LIMIT = None  # tied to the session's own lifetime instead
     SEND_FILE_MAX_AGE_DEFAULT = timedelta(days=365)
 

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from engage.accounts.forms import LoginForm
-from engage.accounts.models import User
+from engage.accounts.models import SessionEnd, User
 from engage.accounts.services import authenticate
+from engage.accounts.sessions import end_current_session, load_session_user, start_session
 from engage.audit.services import record
 from engage.core.permissions import LOGGED_IN, is_api_request, public, require
-from engage.extensions import db, login_manager
+from engage.extensions import login_manager
 
 bp = Blueprint("accounts", __name__)
 
@@ -26,7 +27,13 @@ login_manager.session_protection = "strong"
 def load_user(user_id: str) -> User | None:
     if is_api_request():
         return None  # a staff session never authenticates an API call; only a key does
-    return db.session.get(User, int(user_id))
+    user = load_session_user(user_id)
+    ended = g.pop("engage_session_ended", None)
+    if ended == SessionEnd.IDLE:
+        flash(_("You were logged out after a period without activity. Please log in again."))
+    elif ended == SessionEnd.EXPIRED:
+        flash(_("Your session has expired. Please log in again."))
+    return user
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -48,7 +55,7 @@ def login() -> str | WerkzeugResponse:
     if form.validate_on_submit():
         user = authenticate(form.email.data or "", form.password.data or "")
         if user is not None:
-            login_user(user)
+            start_session(user)
             record("login", "user", user.id)
             return redirect(_safe_next(request.args.get("next")) or url_for("accounts.home"))
         error = _("That email and password do not match an active account.")
@@ -58,7 +65,8 @@ def login() -> str | WerkzeugResponse:
 @bp.route("/logout", methods=["POST"])
 @require(LOGGED_IN)
 def logout() -> WerkzeugResponse:
-    logout_user()
+    record("logout", "user", current_user.id)
+    end_current_session(SessionEnd.LOGOUT)
     flash(_("You are logged out."))
     return redirect(url_for("accounts.login"))
 
