@@ -118,6 +118,18 @@ class Config:
     #: admin has set none (``engage/alerts/crisis.py``): ``GB``, ``ES`` or ``US``.
     CRISIS_REGION = (env("CRISIS_REGION") or "GB").strip().upper()
 
+    #: Reverse proxies in front of Engage that set X-Forwarded-For and -Proto (0: none, so
+    #: those headers are ignored and a client cannot choose the address it is audited under).
+    TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0)
+    #: Days each kind of data is kept (engage/retention/; 0: for ever). Audit events at
+    #: least 365 days (the database refuses to delete younger ones on PostgreSQL).
+    RETENTION_DAYS = {
+        "responses": env_int("RETENTION_RESPONSES_DAYS", 0),
+        "comments": env_int("RETENTION_COMMENTS_DAYS", 0),
+        "messages": env_int("RETENTION_MESSAGES_DAYS", 365),
+        "audit": env_int("RETENTION_AUDIT_DAYS", 2920),
+    }
+
     LANGUAGES = ("en", "es", "ar")
     BABEL_DEFAULT_LOCALE = "en"
     BABEL_DEFAULT_TIMEZONE = env("TIMEZONE", "UTC")

@@ -33,6 +33,7 @@ def create_app(config: type[config_module.Config] | None = None) -> Flask:
         app.config["SECRET_KEY"] = _instance_secret(app)
     config.validate(app.config)
     app.config["BASE_URL"] = (app.config.get("BASE_URL") or "").rstrip("/")
+    _trust_proxies(app)
 
     from engage.core import i18n, security, templating
     from engage.core.db import configure_engine_events
@@ -77,6 +78,22 @@ def _import_models() -> None:
     import engage.scheduling.models
     import engage.survey.models
     import engage.teams.models  # noqa: F401
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Take the client's address (and scheme) from the ``ENGAGE_TRUSTED_PROXIES`` proxies.
+
+    ``request.remote_addr`` is what the audit log, rate limits and login throttling see.
+    ProxyFix reads X-Forwarded-For from the right, one entry per trusted proxy, so a value
+    the client wrote itself is never taken; with 0 the headers are ignored altogether.
+    X-Forwarded-Host is never trusted: links are built from ``ENGAGE_BASE_URL``.
+    """
+    proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if proxies > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies,  # type: ignore[method-assign]
+                                x_host=0, x_port=0, x_prefix=0)
 
 
 def _instance_secret(app: Flask) -> str:
