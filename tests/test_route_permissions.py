@@ -73,6 +73,9 @@ ROUTES: dict[str, str] = {
     "crisis.edit": "crisis.manage",
     "crisis.delete": "crisis.manage",
     "crisis.preview": "crisis.manage",
+    # the audit log
+    "audit.index": "audit.view",
+    "audit.export": "audit.view",
     # API (keys only)
     "api.list_protocols": "protocols.view",
     "api.create_enrolment": "enrolments.create",

@@ -28,7 +28,8 @@ CLINICAL = frozenset(
 ) | FEEDBACK
 
 #: What each role may do. Admins may do everything, including ``protocols.manage``,
-#: ``themes.manage``, ``teams.manage``, ``models.manage`` and ``safety.manage``.
+#: ``themes.manage``, ``teams.manage``, ``models.manage``, ``safety.manage`` and
+#: ``audit.view`` (the audit log, /audit).
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset({"*"}),
     "staff": frozenset(
