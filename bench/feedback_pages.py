@@ -68,7 +68,7 @@ def main() -> None:
 
         upgrade()
         service = create_service("bench", "Riverside Clinic")
-        patient, _ = get_or_create_patient("BENCH-1")
+        patient, _ = get_or_create_patient(service, "BENCH-1")
         _inv, token = create_invitation(patient, service, "phq-9")
         db.session.commit()
     client = app.test_client()

@@ -734,7 +734,7 @@ def make_invitations(db: Database, env: dict[str, str], n: int) -> Prepared:
         try:
             service = create_service("bench", "Bench Clinic")
             for i in range(n):
-                patient, _ = get_or_create_patient(f"BENCH-{i:06d}")
+                patient, _ = get_or_create_patient(service, f"BENCH-{i:06d}")
                 _, token = create_invitation(patient, service, INSTRUMENT)
                 tokens.append(token)
                 if i % 500 == 499:

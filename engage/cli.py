@@ -207,7 +207,7 @@ def invite(patient_ref: str, instrument_id: str, language: str | None,
         if service is None:
             service = create_service("general", "General")
     try:
-        patient, created = get_or_create_patient(patient_ref, language=None)
+        patient, created = get_or_create_patient(service, patient_ref, language=None)
     except ValueError as exc:
         fail(str(exc))
     if created and language:

@@ -40,11 +40,14 @@ def make_user(db: Any, make_service: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @pytest.fixture
-def make_patient(db: Any) -> Callable[..., Any]:
+def make_patient(db: Any, make_service: Callable[..., Any]) -> Callable[..., Any]:
+    """``make_patient(ref=None, service=None, **contact)``: a record of ``service`` (a new
+    service when none is given), as every patient record belongs to one service."""
     from engage.patients.services import get_or_create_patient
 
-    def make(ref: str | None = None, **kw: Any) -> Any:
-        patient, _ = get_or_create_patient(ref or f"MRN{next(_seq):06d}", **kw)
+    def make(ref: str | None = None, service: Any = None, **kw: Any) -> Any:
+        patient, _ = get_or_create_patient(service or make_service(),
+                                           ref or f"MRN{next(_seq):06d}", **kw)
         return patient
 
     return make
@@ -59,8 +62,10 @@ def make_invitation(
 
     def make(instrument_id: str = "phq-9", patient: Any = None, service: Any = None,
              **kw: Any) -> tuple[Any, str]:
+        # A patient is invited by the service whose record it is.
+        service = service or (patient.service if patient is not None else make_service())
         invitation, token = create_invitation(
-            patient or make_patient(), service or make_service(), instrument_id, **kw
+            patient or make_patient(service=service), service, instrument_id, **kw
         )
         _db.session.commit()
         return invitation, token

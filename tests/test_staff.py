@@ -109,7 +109,7 @@ def test_patient_page_shows_the_history_of_scores(
     client, auth, make_user, make_service, make_invitation, make_patient, db
 ):
     service = make_service()
-    patient = make_patient()
+    patient = make_patient(service=service)
     user = make_user("clinician", services=[service])
     for total_item in (3, 1, 0):
         answered(make_invitation, service=service, patient=patient,

@@ -80,7 +80,8 @@ def create_enrolment() -> Response:
         return _invalid(errors, "The enrolment was not saved.")
     already = db.session.scalar(
         select(Enrolment.id).join(Patient, Enrolment.patient_id == Patient.id)
-        .where(Patient.ref == enrolment_request.patient_ref,
+        .where(Patient.service_id == enrolment_request.protocol.service_id,
+               Patient.ref == enrolment_request.patient_ref,
                Enrolment.protocol_id == enrolment_request.protocol.id,
                Enrolment.status == "active"))
     try:

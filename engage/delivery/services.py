@@ -476,10 +476,31 @@ def sms_body(items: list[dict[str, Any]], service: str, unsubscribe: str,
 
 # --- opt-out, cancellation -------------------------------------------------------------
 
+#: Opt-outs the patient made themselves (the link in a message, the one-click header).
+PATIENT_OPT_OUTS = ("link", "email-header")
+
+
 def opt_out(patient: Patient, source: str, now: datetime | None = None) -> bool:
-    """Stop every message to the patient; recorded. False if they had already opted out."""
+    """Stop every message to the patient; recorded. False if they had already opted out.
+
+    Staff (``source="staff"``) stop only this record, their service's. When the patient
+    says stop (:data:`PATIENT_OPT_OUTS`), every service's record of the same reference
+    stops too: a person who asks for no more messages means none, and stopping messages
+    can never redirect them to anyone.
+    """
+    if source in PATIENT_OPT_OUTS:
+        others = db.session.scalars(select(Patient).where(
+            Patient.ref == patient.ref, Patient.id != patient.id,
+            Patient.opted_out_at.is_(None))).all()
+        for other in others:
+            _stop(other, source, now)
     if patient.opted_out_at is not None:
         return False
+    _stop(patient, source, now)
+    return True
+
+
+def _stop(patient: Patient, source: str, now: datetime | None) -> None:
     patient.opted_out_at = now or utcnow()
     patient.opt_out_source = source
     cancel_pending_messages(
@@ -487,8 +508,7 @@ def opt_out(patient: Patient, source: str, now: datetime | None = None) -> bool:
         patient_id=patient.id)
     db.session.flush()
     record("opt-out", "patient", patient.id, patient_id=patient.id, source=source,
-           actor="patient-link" if source in ("link", "email-header") else None)
-    return True
+           actor="patient-link" if source in PATIENT_OPT_OUTS else None)
 
 
 def opt_in(patient: Patient) -> None:

@@ -141,7 +141,9 @@ def load(seed: int = 7, now: datetime | None = None) -> None:
     _crisis_contacts(mental)
     for number in range(1, 31):
         language = "es" if number % 5 == 0 else "ar" if number % 7 == 0 else "en"
-        patient, _ = get_or_create_patient(f"DEMO-{number:04d}", language=language,
+        # Each patient is known to one service: its record belongs to that service.
+        owner = mental if number <= 15 else ortho
+        patient, _ = get_or_create_patient(owner, f"DEMO-{number:04d}", language=language,
                                            email=f"patient{number}@example.org")
         trend = rng.choice((-2, -1, -1, 0, 1))  # most patients get better
         level = rng.randint(5, 19)
@@ -151,7 +153,7 @@ def load(seed: int = 7, now: datetime | None = None) -> None:
                                    hours=rng.randint(0, 10), minutes=rng.randint(0, 59))
             if visit:
                 level = max(0, min(27, level + trend * rng.randint(0, 2) + rng.randint(-1, 1)))
-            service = mental if number <= 15 else ortho
+            service = owner
             instruments = ("phq-9", "gad-7") if service is mental else ("fft", "care-experience")
             risky = (number, visit) in RISKY_VISITS
             for instrument_id in instruments:
@@ -264,12 +266,12 @@ def _protocols(mental: Service, ortho: Service, now: datetime, rng: random.Rando
         description="The Friends and Family Test the day after each outpatient visit.",
     )
     for number in range(1, 7):
-        patient, _ = get_or_create_patient(f"DEMO-{number:04d}")
+        patient, _ = get_or_create_patient(depression.service, f"DEMO-{number:04d}")
         anchor = now - timedelta(days=rng.choice((0, 3, 13, 20, 27)), hours=rng.randint(0, 6))
         enrol(EnrolmentRequest(patient.ref, depression, anchor, patient.timezone), source="cli",
               now=now)
     for number in range(16, 22):
-        patient, _ = get_or_create_patient(f"DEMO-{number:04d}")
+        patient, _ = get_or_create_patient(fft.service, f"DEMO-{number:04d}")
         anchor = now - timedelta(days=rng.choice((0, 1, 2)), hours=rng.randint(0, 6))
         enrol(EnrolmentRequest(patient.ref, fft, anchor, patient.timezone), source="cli",
               now=now)
@@ -330,9 +332,9 @@ def fresh_link(base_url: str) -> str:
     """A new PHQ-9 link for the first demo patient, for trying the patient's side."""
     from engage.survey.services import survey_url
 
-    patient, _ = get_or_create_patient("DEMO-NEW")
     service = db.session.scalar(select(Service).where(Service.slug == DEMO_MARKER))
     assert service is not None
+    patient, _ = get_or_create_patient(service, "DEMO-NEW")
     _inv, token = create_invitation(patient, service, "phq-9")
     db.session.commit()
     return survey_url(base_url, token)

@@ -511,8 +511,9 @@ def new() -> str | WerkzeugResponse | tuple[str, int]:
                                "(it is %(length)s now).", max=services.MAX_TEXT,
                                length=len(text))
         patient = None
-        if not errors and (form.patient_ref.data or "").strip():
-            patient, _created = get_or_create_patient(form.patient_ref.data or "")
+        if not errors and service is not None and (form.patient_ref.data or "").strip():
+            # The chosen service's own record, never another service's.
+            patient, _created = get_or_create_patient(service, form.patient_ref.data or "")
         if not errors and service is not None:
             item = services.intake(
                 service=service, text=text, source="staff",

@@ -66,7 +66,8 @@ def invite(slug: str) -> str:
     ]
     link = None
     if form.validate_on_submit():
-        patient, _created = get_or_create_patient(form.patient_ref.data or "",
+        # The service's own record: a reference another service uses is a new record here.
+        patient, _created = get_or_create_patient(service, form.patient_ref.data or "",
                                                   language=form.language.data)
         _invitation, token = create_invitation(
             patient, service, form.instrument.data or "", language=form.language.data,

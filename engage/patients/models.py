@@ -1,22 +1,34 @@
-"""Patient: identified by the hospital's reference (MRN), with language and contact."""
+"""Patient: one service's record of a person, by the hospital's reference (MRN).
+
+The same person seen by two services has two records, one per service, each with its own
+contact details, language and opt-out: one service can never redirect or stop another's
+messages, nor learn that another service knows the reference (docs/security.md).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from engage.core.db import utcnow
 from engage.extensions import db
+from engage.org.models import Service
 
 
 class Patient(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "patient"
+    __table_args__ = (
+        # A reference is unique within a service only: each service has its own record.
+        UniqueConstraint("service_id", "ref"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    #: The service this record belongs to; only its staff (and admins) see or change it.
+    service_id: Mapped[int] = mapped_column(ForeignKey("service.id"))
     #: The hospital's own reference for the patient (MRN); identifiable.
-    ref: Mapped[str] = mapped_column(String(64), unique=True)
+    ref: Mapped[str] = mapped_column(String(64))
     #: Preferred language (a code in ``LANGUAGES``).
     language: Mapped[str] = mapped_column(String(8), default="en")
     email: Mapped[str | None] = mapped_column(String(254))
@@ -32,6 +44,8 @@ class Patient(db.Model):  # type: ignore[name-defined,misc]
     #: How: ``link`` (unsubscribe link), ``email-header`` (one-click), ``staff``.
     opt_out_source: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    service: Mapped[Service] = relationship()
 
     def __repr__(self) -> str:
         return f"<Patient {self.id}>"

@@ -13,7 +13,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 import surveys
 from engage.alerts.models import Alert
 from engage.audit.services import record
-from engage.core.permissions import has_permission, require
+from engage.core.permissions import can_see_service, has_permission, require
 from engage.delivery.models import Message, message_invitation
 from engage.delivery.services import opt_in, opt_out
 from engage.extensions import db
@@ -28,27 +28,15 @@ bp = Blueprint("patients", __name__)
 
 
 def _visible_patient(patient_id: int) -> tuple[Patient, list[int]]:
-    """The patient and the user's service ids; 404 unless the patient is in one of them.
+    """The patient and the user's service ids; 404 unless the patient's service is one.
 
-    Someone with nothing in the user's services gets a 404, so the page does not
-    confirm that they exist.
+    A record belongs to one service; anyone outside it (admins aside) gets a 404, so the
+    page does not confirm that the record exists.
     """
     patient = db.session.get(Patient, patient_id)
-    if patient is None:
+    if patient is None or not can_see_service(current_user, patient.service_id):
         abort(404)
-    service_ids = [s.id for s in visible_services(current_user)]
-    seen = db.session.scalar(select(
-        exists().where(Invitation.patient_id == patient.id,
-                       Invitation.service_id.in_(service_ids))
-        | exists().where(Response.patient_id == patient.id,
-                         Response.service_id.in_(service_ids))
-        | exists().where(Enrolment.patient_id == patient.id,
-                         Enrolment.protocol_id == Protocol.id,
-                         Protocol.service_id.in_(service_ids))
-    ))
-    if not seen:
-        abort(404)
-    return patient, service_ids
+    return patient, [s.id for s in visible_services(current_user)]
 
 
 @bp.route("/patients/<int:patient_id>")

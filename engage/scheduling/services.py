@@ -253,12 +253,13 @@ def enrol(request: EnrolmentRequest, *, source: str = "web",
           now: datetime | None = None) -> Enrolment:
     """Enrol the patient (created if new) and plan their invitations.
 
-    A patient already active on the protocol gets the new anchor instead of a
-    second enrolment (re-planning what has not been sent).
+    The patient is the protocol's service's own record of the reference: enrolling never
+    touches another service's record. A patient already active on the protocol gets the
+    new anchor instead of a second enrolment (re-planning what has not been sent).
     """
     patient, _created = get_or_create_patient(
-        request.patient_ref, language=request.language, email=request.email,
-        phone=request.phone, timezone=request.timezone,
+        request.protocol.service, request.patient_ref, language=request.language,
+        email=request.email, phone=request.phone, timezone=request.timezone,
     )
     if request.phone and not request.email:
         patient.channel = "sms"

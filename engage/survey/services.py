@@ -40,8 +40,11 @@ def create_invitation(
 
     An open invitation for the same patient, service and instrument is reused,
     with its answers: asking a patient twice for the same questionnaire must
-    not split their answers. Its earlier links keep working.
+    not split their answers. Its earlier links keep working. The patient must be
+    ``service``'s own record (ValueError otherwise): a service invites only its patients.
     """
+    if patient.service_id != service.id:
+        raise ValueError("the patient record belongs to another service")
     surveys.get(instrument_id)  # raises UnknownInstrument early
     now = now or utcnow()
     invitation = db.session.scalar(

@@ -110,7 +110,7 @@ def make_link(committed_db: Any, live_server: str) -> Callable[..., Link]:
     def make(instrument_id: str = "phq-9", language: str = "en") -> Link:
         n = next(_seq)
         service = create_service(f"browser-{n}", f"Riverside Clinic {n}")
-        patient, _ = get_or_create_patient(f"BRW{n:06d}", language=language)
+        patient, _ = get_or_create_patient(service, f"BRW{n:06d}", language=language)
         invitation, token = create_invitation(patient, service, instrument_id,
                                               language=language)
         invitation_id = invitation.id

@@ -34,7 +34,7 @@ def risky_link(committed_db: Any, live_server: str) -> Callable[..., str]:
                             hours="24/7", note="Riverside")
         save_crisis_contact(None, service_id=service.id, language=None, name="Riverside text",
                             phone=None, text="RIVER 85258", hours="24/7")
-        patient, _ = get_or_create_patient(f"CRS{n:06d}", language=language)
+        patient, _ = get_or_create_patient(service, f"CRS{n:06d}", language=language)
         invitation, token = create_invitation(patient, service, "phq-9", language=language)
         if answered:
             save_answers(start_response(invitation), RISK)

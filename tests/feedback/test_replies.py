@@ -86,8 +86,8 @@ def test_a_reply_by_text_message(app, contact_item, make_user, db):
 def test_an_opt_out_from_questionnaires_does_not_stop_a_requested_reply(
     contact_item, make_user, make_patient, smtp, db,
 ):
-    patient = make_patient(email="ana@example.org")
     item = contact_item()
+    patient = make_patient(email="ana@example.org", service=item.service)
     item.patient_id = patient.id
     send_reply(item, make_user("staff"), channel="email", body="Thank you")
     opt_out(patient, "staff")

@@ -99,7 +99,7 @@ def test_viewing_the_inbox_and_a_comment_is_audited(
     client, auth, make_user, make_service, make_item, make_patient, db,
 ):
     service = make_service()
-    patient = make_patient()
+    patient = make_patient(service=service)
     item = make_item("Kind staff.", service=service, patient=patient)
     user = login_as(auth, make_user, services=[service])
     client.get("/feedback")
