@@ -33,12 +33,14 @@ def create_app(config: type[config_module.Config] | None = None) -> Flask:
         app.config["SECRET_KEY"] = _instance_secret(app)
     config.validate(app.config)
     app.config["BASE_URL"] = (app.config.get("BASE_URL") or "").rstrip("/")
-    _trust_proxies(app)
 
     from engage.core import i18n, security, templating
     from engage.core.db import configure_engine_events
     from engage.core.permissions import enforce_permissions
+    from engage.core.proxies import trust_proxies
     from engage.extensions import csrf, db, login_manager, migrate
+
+    trust_proxies(app)  # request.remote_addr: the client's, never a spoofed header
 
     _import_models()
     db.init_app(app)
@@ -80,22 +82,6 @@ def _import_models() -> None:
     import engage.teams.models  # noqa: F401
 
 
-def _trust_proxies(app: Flask) -> None:
-    """Take the client's address (and scheme) from the ``ENGAGE_TRUSTED_PROXIES`` proxies.
-
-    ``request.remote_addr`` is what the audit log, rate limits and login throttling see.
-    ProxyFix reads X-Forwarded-For from the right, one entry per trusted proxy, so a value
-    the client wrote itself is never taken; with 0 the headers are ignored altogether.
-    X-Forwarded-Host is never trusted: links are built from ``ENGAGE_BASE_URL``.
-    """
-    proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
-    if proxies > 0:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies,  # type: ignore[method-assign]
-                                x_host=0, x_port=0, x_prefix=0)
-
-
 def _instance_secret(app: Flask) -> str:
     """A development secret kept in instance/, so sessions survive a restart."""
     path = Path(app.instance_path) / "secret_key"
@@ -110,6 +96,7 @@ def _register_blueprints(app: Flask) -> None:
     from engage.alerts.admin import bp as crisis_bp
     from engage.alerts.views import bp as alerts_bp
     from engage.api.views import bp as api_bp
+    from engage.audit.views import bp as audit_bp
     from engage.delivery.views import bp as delivery_bp
     from engage.feedback.admin import bp as feedback_admin_bp
     from engage.feedback.public import bp as tell_us_bp
@@ -124,7 +111,7 @@ def _register_blueprints(app: Flask) -> None:
 
     for bp in (accounts_bp, org_bp, survey_bp, responses_bp, patients_bp, alerts_bp,
                delivery_bp, api_bp, feedback_bp, feedback_admin_bp, tell_us_bp, teams_bp,
-               crisis_bp, safety_bp):
+               crisis_bp, safety_bp, audit_bp):
         app.register_blueprint(bp)
     app.register_blueprint(scheduling_bp)
 
