@@ -149,6 +149,22 @@ class Config:
     RESET_HOURS = env_int("RESET_HOURS", 2)
     WTF_CSRF_TIME_LIMIT = None  # tied to the session's own lifetime instead
     SEND_FILE_MAX_AGE_DEFAULT = timedelta(days=365)
+    #: Rate limits (engage/core/limits.py, docs/operations.md): on unless set to false.
+    RATELIMIT_ENABLED = env_bool("RATELIMIT_ENABLED", True)
+    #: Where the counts live: ``memory://`` (each worker its own) or a Redis URL such as
+    #: ``redis://127.0.0.1:6379/0``, which every gunicorn worker then shares.
+    RATELIMIT_STORAGE_URI = env("RATELIMIT_STORAGE_URL", "memory://")
+    #: Each limit, e.g. ``ENGAGE_RATELIMIT_PUBLIC_SEND="5/minute;30/hour"``; unset: the
+    #: default in engage/core/limits.py.
+    RATELIMITS = {name: env(f"RATELIMIT_{name.upper()}") for name in (
+        "login", "link", "link_failures", "unsubscribe", "public_page", "public_send",
+        "api_key", "api_failures")}
+    #: Comments the public page of one service takes in an hour; beyond, it asks people to
+    #: come back later (a flood's ceiling; docs/security.md).
+    PUBLIC_MAX_PER_HOUR = env_int("PUBLIC_MAX_PER_HOUR", 200)
+    #: The same urgent text from the same address within this many minutes joins the open
+    #: alert of the first instead of raising (and emailing) another.
+    PUBLIC_REPEAT_MINUTES = env_int("PUBLIC_REPEAT_MINUTES", 10)
 
     @classmethod
     def validate(cls, config: dict) -> None:
@@ -195,6 +211,9 @@ class TestConfig(DevelopmentConfig):
     WTF_CSRF_ENABLED = True
     SMTP_HOST = "127.0.0.1"
     SMTP_PORT = 1  # tests that send mail start aiosmtpd and set the port
+    # Hundreds of logins and public posts come from one address in a run; the tests of
+    # the limits build an app with them on (tests/test_rate_limits.py).
+    RATELIMIT_ENABLED = False
 
 
 CONFIGS: dict[str, type[Config]] = {

@@ -59,6 +59,7 @@ def create_app(config: type[config_module.Config] | None = None) -> Flask:
     _register_request_transaction(app)
     _register_blueprints(app)
     _register_error_pages(app)
+    _register_abuse_guards(app)
 
     from engage.cli import register_commands
 
@@ -149,3 +150,12 @@ def _register_error_pages(app: Flask) -> None:
     from engage.core.errors import register
 
     register(app)
+
+
+def _register_abuse_guards(app: Flask) -> None:
+    """Rate limits and the refusal of undecodable requests: each puts itself before every
+    other hook (docs/security.md, "Abuse and bad input")."""
+    from engage.core import inputs, limits
+
+    inputs.init_app(app)
+    limits.init_app(app)

@@ -7,7 +7,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app, url_for
+from flask import Flask, current_app, g, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -64,6 +64,8 @@ def static_url(filename: str) -> str:
 
 
 def _open_alert_count() -> dict[str, Any]:
+    if g.get("error_page"):
+        return {}  # an error page must render even when the database cannot answer
     if not (current_user and current_user.is_authenticated
             and has_permission(current_user, "alerts.view")):
         return {}
