@@ -93,6 +93,8 @@ def _instance_secret(app: Flask) -> str:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from engage.accounts.account_views import bp as account_bp
+    from engage.accounts.admin import bp as staff_bp
     from engage.accounts.views import bp as accounts_bp
     from engage.alerts.admin import bp as crisis_bp
     from engage.alerts.views import bp as alerts_bp
@@ -115,6 +117,8 @@ def _register_blueprints(app: Flask) -> None:
                crisis_bp, safety_bp, audit_bp):
         app.register_blueprint(bp)
     app.register_blueprint(scheduling_bp)
+    app.register_blueprint(account_bp)
+    app.register_blueprint(staff_bp)
 
 
 def _register_request_transaction(app: Flask) -> None:

@@ -90,11 +90,13 @@ def main() -> None:
 
 def commands() -> list[click.Command]:
     """Engage's own commands (Flask-Migrate adds ``db``)."""
+    from engage.accounts.cli import add_commands as add_user_commands
     from engage.api.cli import apikeys
     from engage.demo.cli import demo
     from engage.feedback.cli import feedback, themes
     from engage.scheduling.cli import dispatch_command, enroll
 
+    add_user_commands(users)
     return [users, services, invite, scheduler, demo, enroll, dispatch_command, apikeys,
             feedback, themes]
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from engage.accounts.models import User
+from engage.accounts.passwords import MIN_LENGTH, password_problem
 from engage.audit.services import record
 from engage.core.db import utcnow
 from engage.core.permissions import ROLES
 from engage.extensions import db
 from engage.org.models import Service
 
-MIN_PASSWORD_LENGTH = 10
+MIN_PASSWORD_LENGTH = MIN_LENGTH
 
 
 class AccountError(ValueError):
@@ -25,13 +26,15 @@ def create_user(
     email = email.strip().lower()
     if role not in ROLES:
         raise AccountError(f"role must be one of {', '.join(ROLES)}")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"the password must be at least {MIN_PASSWORD_LENGTH} characters")
+    problem = password_problem(password, email=email, name=name)
+    if problem:
+        raise AccountError(problem)
     if db.session.scalar(select(User).where(User.email == email)):
         raise AccountError(f"a user with the email {email} already exists")
     user = User(email=email, role=role, name=name, language=language,
                 services=list(services or []))
     user.set_password(password)
+    user.password_changed_at = utcnow()
     db.session.add(user)
     db.session.flush()
     record("create", "user", user.id, role=role)

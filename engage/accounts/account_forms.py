@@ -1,0 +1,95 @@
+"""Forms of the staff pages, the account page and the password links.
+
+Password rules are not repeated here: the services check them (``passwords.py``) and the
+views put their message on the field, so every way of setting a password says the same.
+"""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, SelectField, SelectMultipleField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length, Regexp
+
+from engage.accounts.passwords import MAX_LENGTH, MIN_LENGTH
+
+#: i18n: staff roles, shown to admins
+ROLE_LABELS = {
+    "admin": _l("Admin"),
+    "staff": _l("Staff"),
+    "clinician": _l("Clinician"),
+    "safeguarding": _l("Safeguarding lead"),
+    "safety_officer": _l("Clinical safety officer"),
+    "council": _l("Patient council"),
+}
+
+PASSWORD_HINT = _l("At least %(min)d characters. Not your name or email address, and not a "
+                   "common password. Three or four unrelated words are easy to remember.",
+                   min=MIN_LENGTH)
+
+
+def _new_password(label: str | None = None) -> PasswordField:
+    return PasswordField(
+        label or _l("New password"), description=PASSWORD_HINT,
+        validators=[DataRequired(_l("Enter a new password.")),
+                    Length(max=MAX_LENGTH, message=_l("Use at most %(max)d characters."))])
+
+
+def _confirm_password() -> PasswordField:
+    return PasswordField(
+        _l("The new password again"),
+        validators=[DataRequired(_l("Enter the new password again.")),
+                    EqualTo("password", _l("The two passwords are not the same."))])
+
+
+class _StaffFields(FlaskForm):
+    name = StringField(_l("Name"), validators=[
+        DataRequired(_l("Enter the person's name.")),
+        Length(max=200, message=_l("Use at most %(max)d characters."))])
+    role = SelectField(_l("Role"), validate_choice=False)
+    services = SelectMultipleField(
+        _l("Services"), coerce=str, validate_choice=False,
+        description=_l("Staff and clinicians see only the patients of their services."))
+    language = SelectField(_l("Language of the interface and emails"), validate_choice=False)
+
+
+class InviteForm(_StaffFields):
+    email = EmailField(_l("Email address"), validators=[
+        DataRequired(_l("Enter the person's email address.")),
+        Length(max=254, message=_l("Use at most %(max)d characters.")),
+        # One @, something either side, a dot in the domain, no spaces: the link email
+        # is what really checks the address.
+        Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+               message=_l("Enter an email address like name@hospital.org."))])
+
+
+class EditForm(_StaffFields):
+    pass
+
+
+class ConfirmForm(FlaskForm):
+    """A button that needs nothing but the CSRF token."""
+
+
+class SetPasswordForm(FlaskForm):
+    """The page an invitation or reset link opens."""
+
+    password = _new_password()
+    confirm = _confirm_password()
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField(
+        _l("Current password"), validators=[DataRequired(_l("Enter your current password."))])
+    password = _new_password()
+    confirm = _confirm_password()
+
+
+class LanguageForm(FlaskForm):
+    language = SelectField(_l("Language"), validate_choice=False)
+
+
+class ForgotForm(FlaskForm):
+    email = EmailField(_l("Email address"), validators=[
+        DataRequired(_l("Enter your email address.")),
+        Length(max=254, message=_l("Use at most %(max)d characters."))])
