@@ -451,3 +451,34 @@ class SafetyDigest(db.Model):  # type: ignore[name-defined,misc]
     items: Mapped[int] = mapped_column(default=0)
     recipients: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class PublicSubmission(db.Model):  # type: ignore[name-defined,misc]
+    """One sending of the public feedback page: what stops a flood (engage/feedback/flood.py).
+
+    Each form may be sent once (``token_hash`` is unique); the same urgent text from the
+    same place within minutes joins the first one's alert; a service takes at most
+    ``ENGAGE_PUBLIC_MAX_PER_HOUR`` comments an hour. Only keyed hashes are kept: no
+    address, no text. Rows are deleted once their form could no longer be sent.
+    """
+
+    __tablename__ = "public_submission"
+    __table_args__ = (
+        Index("ix_public_submission_service_at", "service_id", "created_at"),
+        Index("ix_public_submission_repeat", "source_hash", "text_hash", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("service.id", ondelete="CASCADE"))
+    #: HMAC of the form's signed one-time value: a second sending of the form finds it.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: HMAC of the client's address and the service: "the same place", not who.
+    source_hash: Mapped[str] = mapped_column(String(64))
+    #: HMAC of the comment, folded (case, spaces), to find the same text sent again.
+    text_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: The comment it stored (None once retention or erasure removed the comment).
+    feedback_item_id: Mapped[int | None] = mapped_column(
+        ForeignKey("feedback_item.id", ondelete="SET NULL"))
+    #: The alert the comment raised, or the open one it joined as a repeat.
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alert.id", ondelete="SET NULL"))

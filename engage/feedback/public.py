@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from engage.core.i18n import supported
+from engage.core.inputs import clean_line, clean_text
 from engage.core.permissions import public
 from engage.core.security import (
     check_timed_form_token,
@@ -27,7 +28,7 @@ from engage.core.security import (
     timed_form_token,
 )
 from engage.extensions import csrf, db
-from engage.feedback import services
+from engage.feedback import flood, services
 from engage.feedback.models import RESPONDENTS, FeedbackItem
 from engage.org.models import Service
 
@@ -39,6 +40,9 @@ PURPOSE = "tell-us"
 TOKEN_AGE = 24 * 3600
 MAX_TEXT = services.MAX_TEXT
 NAME_MAX = 200
+EMAIL_MAX = 254
+#: The page's one-time value is 32 characters; anything much longer is not ours.
+NONCE_MAX = 64
 
 
 @bp.url_value_preprocessor
@@ -73,13 +77,21 @@ def respondent_labels() -> dict[str, str]:
             "carer": _("I am a carer"), "other": _("Someone else")}
 
 
+def _form_purpose(nonce: str) -> str:
+    """The signed form value covers the page's one-time value too, so each page served is a
+    form of its own, which may be sent once (``feedback/flood.py``)."""
+    return f"{PURPOSE}:{nonce}"
+
+
 def _render(values: dict[str, str], errors: dict[str, str], notice: str | None = None,
-            status: int = 200) -> tuple[str, int]:
+            status: int = 200, fresh: bool = False) -> tuple[str, int]:
+    """The form with ``values``; ``fresh``: as a new form (the one sent was used up)."""
     service: Service = g.service
+    nonce = (None if fresh else values.get("nonce")) or services.new_form_nonce()
     return render_template(
         "tell_us/form.html", values=values, errors=errors, notice=notice,
-        form_token=timed_form_token(PURPOSE, service.id),
-        nonce=values.get("nonce") or services.new_form_nonce(),
+        form_token=timed_form_token(_form_purpose(nonce), service.id),
+        nonce=nonce,
         respondents=respondent_labels(), max_text=MAX_TEXT, lang=g.locale,
         org_name=service.name,
     ), status
@@ -96,18 +108,21 @@ def form() -> tuple[str, int] | WerkzeugResponse:
         # after Send shows this very page, with its one-time value, not a fresh one.
         response.headers["Cache-Control"] = "private, no-cache"
         return response
-    values = {key: (request.form.get(key) or "").strip() for key in (
-        "text", "respondent", "name", "email", "phone", "nonce")}
+    values = {key: (clean_line(request.form.get(key)) or "").strip() for key in (
+        "respondent", "name", "email", "phone", "nonce")}
+    values["text"] = (clean_text(request.form.get("text")) or "").strip()
     values["consent"] = "1" if request.form.get("consent") == "1" else ""
     if request.form.get("website"):
         # The hidden field only robots fill in: look as if it worked, keep nothing.
         return redirect(url_for("tell_us.thanks", ref="0", lang=g.locale), code=303)
-    state = check_timed_form_token(PURPOSE, service.id, request.form.get("form_token"),
-                                   TOKEN_AGE)
+    form_token = request.form.get("form_token") or ""
+    state = (check_timed_form_token(_form_purpose(values["nonce"]), service.id, form_token,
+                                    TOKEN_AGE)
+             if 0 < len(values["nonce"]) <= NONCE_MAX else "bad")
     if state == "bad":
         abort(400)
-    key = _once_key(values["nonce"], values["text"]) if values["nonce"] else None
-    existing = services.find_by_nonce(key) if key else None
+    key = _once_key(values["nonce"], values["text"])
+    existing = services.find_by_nonce(key)
     if existing is not None and existing.service_id == service.id:
         return _thanks_redirect(existing)  # a second press of Send
     if state == "expired":
@@ -117,8 +132,21 @@ def form() -> tuple[str, int] | WerkzeugResponse:
     errors = _check(values)
     if errors:
         return _render(values, errors, status=400)
+    form_hash = flood.token_hash(form_token)
+    if flood.sent_before(form_hash) is not None:
+        return _already_sent(values)
+    if flood.over_ceiling(service):
+        page, status = _render(values, {}, status=429, fresh=True, notice=_(
+            "We are receiving an unusually large number of comments and cannot take yours "
+            "just now. Nothing has been sent: please try again in an hour."))
+        response = make_response(page, status)
+        response.headers["Retry-After"] = "3600"
+        return response
+    source, text = flood.source_hash(service), flood.text_hash(values["text"])
+    repeat_of = flood.open_repeat_alert(source, text)
     try:
         with db.session.begin_nested():
+            sending = flood.claim(service, form_hash, source, text)
             item = services.intake(
                 service=service, text=values["text"], source="web", language=g.locale,
                 respondent=values["respondent"] or None,
@@ -126,15 +154,24 @@ def form() -> tuple[str, int] | WerkzeugResponse:
                                          email=values["email"] or None,
                                          phone=values["phone"] or None,
                                          consent=values["consent"] == "1"),
-                form_nonce=key,
+                form_nonce=key, repeat_of=repeat_of,
             )
+            flood.settle(sending, item, repeat_of)
     except IntegrityError:
-        # The same Send arrived twice at once, and the other one won.
-        winner = services.find_by_nonce(key) if key else None
+        # The same form arrived twice at once, and the other one won.
+        winner = services.find_by_nonce(key)
         if winner is None:
-            raise
+            return _already_sent(values)
         return _thanks_redirect(winner)
     return _thanks_redirect(item)
+
+
+def _already_sent(values: dict[str, str]) -> tuple[str, int]:
+    """This form was sent before with another comment: nothing is stored, and what was
+    typed comes back on a new form, to send as a comment of its own if meant."""
+    return _render(values, {}, status=409, fresh=True, notice=_(
+        "This form was already sent. If you want to send what is below as another "
+        "comment, press Send again."))
 
 
 def _once_key(nonce: str, text: str) -> str:
@@ -161,6 +198,9 @@ def _check(values: dict[str, str]) -> dict[str, str]:
     if (values["email"] or values["phone"]) and not contact.consent and "email" not in errors:
         errors["consent"] = _("Tick the box if you would like us to contact you, or leave "
                               "your email and phone number empty.")
+    if len(values["email"]) > EMAIL_MAX and "email" not in errors:
+        errors["email"] = _("Please shorten your email address to %(max)s characters or "
+                            "fewer.", max=EMAIL_MAX)
     if len(values["name"]) > NAME_MAX:
         errors["name"] = _("Please shorten your name to %(max)s characters or fewer.",
                            max=NAME_MAX)

@@ -101,12 +101,14 @@ def intake(
     patient: Patient | None = None, contact: Contact | None = None,
     received_via: str | None = None, respondent: str | None = None,
     created_by: Any = None, form_nonce: str | None = None, notify: bool = True,
-    now: datetime | None = None,
+    now: datetime | None = None, repeat_of: Any = None,
 ) -> FeedbackItem:
     """Take in one comment: analyse it, suggest themes, flag it, and raise an alert if urgent.
 
     The caller checks the input first (:func:`check_contact`, length); this only
-    refuses what must never be stored.
+    refuses what must never be stored. ``repeat_of``: an open alert that this comment
+    repeats (the same urgent text from the same place, ``feedback/flood.py``); an urgent
+    comment then joins it instead of raising and emailing another.
     """
     from engage.alerts.services import raise_feedback_alert
 
@@ -159,7 +161,12 @@ def intake(
            actor=None if created_by else ("patient-link" if source == "survey" else "web"),
            source=source)
     if analysis.safety.urgent:
-        raise_feedback_alert(item, notify=notify, now=now)
+        if repeat_of is not None:
+            _event(item, "repeat", None, at=now, alert=repeat_of.id)
+            record("update", "alert", repeat_of.id, patient_id=repeat_of.patient_id,
+                   actor="web", repeated_by=item.id)
+        else:
+            raise_feedback_alert(item, notify=notify, now=now)
     return item
 
 

@@ -103,7 +103,7 @@ def test_a_page_left_open_for_days_keeps_the_comment_and_asks_to_send_again(
 
     service = make_service()
     with app.test_request_context():
-        old = timed_form_token("tell-us", service.id, now=1_000_000_000)
+        old = timed_form_token("tell-us:n-1", service.id, now=1_000_000_000)
     data = {"form_token": old, "nonce": "n-1", "text": "The physio was brilliant."}
     r = client.post(f"/tell-us/{service.slug}", data=data)
     assert r.status_code == 200
@@ -175,9 +175,16 @@ def test_a_comment_changed_after_back_is_a_new_comment(client, make_service, db)
     fields = form_fields(client.get(f"/tell-us/{service.slug}"))
     first = client.post(f"/tell-us/{service.slug}", data={**fields, "text": "Kind nurses."})
     again = client.post(f"/tell-us/{service.slug}", data={**fields, "text": "Kind nurses."})
+    assert first.headers["Location"] == again.headers["Location"]
+    # A form is sent once: the edited comment comes back, kept, on a new form to send.
     edited = client.post(f"/tell-us/{service.slug}",
                          data={**fields, "text": "Kind nurses, but a long wait."})
-    assert first.headers["Location"] == again.headers["Location"]
-    assert edited.headers["Location"] != first.headers["Location"]
+    assert edited.status_code == 409 and "already sent" in text_of(edited)
+    assert "Kind nurses, but a long wait." in edited.get_data(as_text=True)
+    assert count(db) == 1
+    sent = client.post(f"/tell-us/{service.slug}",
+                       data={**form_fields(edited), "text": "Kind nurses, but a long wait."})
+    assert sent.status_code == 303
+    assert sent.headers["Location"] != first.headers["Location"]
     assert sorted(db.session.scalars(select(FeedbackItem.text))) == sorted([
         "Kind nurses.", "Kind nurses, but a long wait."])
