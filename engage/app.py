@@ -58,6 +58,9 @@ def create_app(config: type[config_module.Config] | None = None) -> Flask:
     templating.init_app(app)
     _register_request_transaction(app)
     _register_blueprints(app)
+    from engage.api import cookieless
+
+    cookieless.init_app(app)  # under /api/ only the key counts: no cookie in or out
     _register_error_pages(app)
     _register_abuse_guards(app)
 

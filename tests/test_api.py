@@ -19,9 +19,23 @@ PROBLEM = "application/problem+json"
 
 
 @pytest.fixture
-def api_key(db):  # type: ignore[no-untyped-def]
-    """``(ApiKey, key)`` made with the service and committed."""
-    row, key = create_api_key("Test EHR")
+def service(make_service):  # type: ignore[no-untyped-def]
+    """The service the test key acts for; protocols made here belong to it."""
+    return make_service()
+
+
+@pytest.fixture
+def make_protocol(make_protocol, service):  # type: ignore[no-untyped-def]
+    """The factory's ``make_protocol``, in the key's service unless told otherwise."""
+    def make(slug=None, timepoints=None, service_=None):  # type: ignore[no-untyped-def]
+        return make_protocol(slug, timepoints, service_ or service)
+    return make
+
+
+@pytest.fixture
+def api_key(db, service):  # type: ignore[no-untyped-def]
+    """``(ApiKey, key)``: a write key for ``service``, made with the service and committed."""
+    row, key = create_api_key("Test EHR", scope="write", services=[service])
     db.session.commit()
     return row, key
 
@@ -42,8 +56,9 @@ def count(db, model) -> int:  # type: ignore[no-untyped-def]
 
 # --- keys ------------------------------------------------------------------------------
 
-def test_cli_creates_a_key_shown_once_that_works(runner, client, db):
-    result = runner.invoke(args=["apikeys", "create", "Epic interface"])
+def test_cli_creates_a_key_shown_once_that_works(runner, client, service, db):
+    result = runner.invoke(args=["apikeys", "create", "Epic interface", "--scope", "read",
+                                 "--service", service.slug])
     assert result.exit_code == 0, result.output
     key = result.output.strip().splitlines()[-1]
     assert key.startswith("eng_") and len(key) == 44
@@ -54,8 +69,9 @@ def test_cli_creates_a_key_shown_once_that_works(runner, client, db):
     assert key[:8] in listed and "Epic interface" in listed and key not in listed
 
 
-def test_cli_revokes_a_key_by_its_prefix(runner, client, db):
-    key = runner.invoke(args=["apikeys", "create", "Lab"]).output.strip().splitlines()[-1]
+def test_cli_revokes_a_key_by_its_prefix(runner, client, service, db):
+    key = runner.invoke(args=["apikeys", "create", "Lab", "--scope", "read", "--service",
+                              service.slug]).output.strip().splitlines()[-1]
     result = runner.invoke(args=["apikeys", "revoke", key[:8]])
     assert result.exit_code == 0 and "Revoked" in result.output
     assert "revoked" in runner.invoke(args=["apikeys", "list"]).output

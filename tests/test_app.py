@@ -118,7 +118,8 @@ def test_roles_grant_only_what_the_table_says(make_user):
     assert not has_permission(staff, "alerts.acknowledge")
     assert has_permission(admin, "anything.at.all")
     assert set(ROLE_PERMISSIONS) == {"admin", "staff", "clinician", "safeguarding",
-                                     "safety_officer", "council", "integrator"}
+                                     "safety_officer", "council", "integrator-read",
+                                     "integrator-write"}
     lead, officer = make_user("safeguarding"), make_user("safety_officer")
     assert has_permission(lead, "alerts.acknowledge") and has_permission(lead, "feedback.triage")
     assert not has_permission(lead, "safety.manage")

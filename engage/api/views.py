@@ -1,8 +1,10 @@
 """The JSON API under ``/api/v1`` (``docs/api.md``): enrolments and protocols for EHR systems.
 
 Clients authenticate with ``Authorization: Bearer <key>`` only (no cookies, so no
-CSRF token). A valid key makes ``current_user`` an :class:`ApiPrincipal`, and the
-app's one permission check (``@require``) does the rest.
+CSRF token; ``engage.api.cookieless`` hides any cookie sent). A valid key makes
+``current_user`` an :class:`ApiPrincipal` whose role follows the key's scope, so the
+app's one permission check (``@require``) refuses what the scope does not allow; the
+key's services bound what it may see and act on (``can_see_service``).
 """
 
 from __future__ import annotations
@@ -10,16 +12,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Request, abort, current_app, jsonify, request, url_for
+from flask import Blueprint, Request, abort, current_app, g, jsonify, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from werkzeug.exceptions import BadRequest, HTTPException
+from werkzeug.exceptions import BadRequest, Forbidden, HTTPException
 from werkzeug.wrappers import Response
 
 from engage.api.services import ApiPrincipal, authenticate_key
 from engage.audit.services import record
+from engage.core.db import utcnow
 from engage.core.errors import problem
+from engage.core.inputs import has_bad_characters
 from engage.core.permissions import can_see_service, is_api_request, require
 from engage.extensions import csrf, db, login_manager
 from engage.patients.models import Patient
@@ -44,16 +48,32 @@ def load_api_client(req: Request) -> ApiPrincipal | None:
     if scheme.lower() != "bearer" or not key.strip():
         return None
     api_key = authenticate_key(key.strip())
-    return ApiPrincipal(api_key) if api_key is not None else None
+    if api_key is None:
+        return None
+    if api_key.expired(utcnow()):
+        g.api_key_expired_at = api_key.expires_at  # the 401 says so (http_problem)
+        return None
+    return ApiPrincipal(api_key)
 
 
 @bp.errorhandler(HTTPException)
 def http_problem(error: HTTPException) -> Response:
     """Errors on API routes as problem details; a 401 says how to authenticate (RFC 6750)."""
     code = error.code or 500
+    if code == 403 and error.description == Forbidden.description:
+        # The permission check refused it: the key's scope does not allow it.
+        return problem(403, "This API key's scope does not allow this request; it needs a "
+                            "key with the write scope.")
     if code != 401:
         return problem(code, error.description)
-    if request.headers.get("Authorization", "").lower().startswith("bearer "):
+    expired_at = g.get("api_key_expired_at")
+    if expired_at is not None:
+        response = problem(401, f"The API key expired at {_iso(expired_at)}; ask for a new "
+                                "one.")
+        response.headers["WWW-Authenticate"] = (
+            'Bearer realm="engage", error="invalid_token", '
+            'error_description="The API key expired"')
+    elif request.headers.get("Authorization", "").lower().startswith("bearer "):
         response = problem(401, "The API key is not valid or has been revoked.")
         response.headers["WWW-Authenticate"] = 'Bearer realm="engage", error="invalid_token"'
     else:
@@ -78,6 +98,10 @@ def create_enrolment() -> Response:
         errors = {**exc.errors, **errors}
     if errors:
         return _invalid(errors, "The enrolment was not saved.")
+    if not can_see_service(current_user, enrolment_request.protocol.service_id):
+        # The patient would be that service's: a key acts only for its own services.
+        abort(403, f"This API key may not enrol on {enrolment_request.protocol.slug}: the "
+                   "protocol belongs to a service the key is not bound to.")
     already = db.session.scalar(
         select(Enrolment.id).join(Patient, Enrolment.patient_id == Patient.id)
         .where(Patient.service_id == enrolment_request.protocol.service_id,
@@ -156,6 +180,9 @@ def _field_errors(data: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, s
             errors[key] = "unknown field; expected " + ", ".join(allowed)
         elif value is not None and not isinstance(value, str):
             errors[key] = "must be a string"
+        elif value is not None and has_bad_characters(value):
+            # NUL fails on PostgreSQL; bidi overrides would disguise the text to staff.
+            errors[key] = "must not contain control or bidirectional formatting characters"
     return errors
 
 

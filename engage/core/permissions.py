@@ -44,8 +44,9 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     # the misses and false alarms (redacted wording only). Sees no patient record.
     "safety_officer": frozenset({"safety.manage", "crisis.manage"}),
     "council": frozenset({"council.view"}),
-    # Not a staff role: what an API key acts as (engage/api), never a user's role.
-    "integrator": frozenset(
+    # Not staff roles: what an API key acts as (engage/api), by its scope; never a user's.
+    "integrator-read": frozenset({"enrolments.view", "protocols.view"}),
+    "integrator-write": frozenset(
         {"enrolments.create", "enrolments.view", "enrolments.withdraw", "protocols.view"}
     ),
 }
