@@ -35,6 +35,14 @@ LOGINS = (
     ("safeguarding@engage.demo", "safeguarding", "Sasha Okonjo"),
     ("safety@engage.demo", "safety_officer", "Omar Haddad"),
 )
+#: More staff for the staff page: (email, role, name, service slug, days since last login);
+#: None: never logged in. The last has left and is deactivated.
+MORE_STAFF = (
+    ("priya.nair@engage.demo", "clinician", "Priya Nair", "orthopaedics", 1),
+    ("tom.reed@engage.demo", "staff", "Tom Reed", DEMO_MARKER, 3),
+    ("grace.owusu@engage.demo", "staff", "Grace Owusu", "orthopaedics", None),
+    ("lena.fischer@engage.demo", "clinician", "Lena Fischer", DEMO_MARKER, 64),
+)
 
 COMMENTS = {
     "en": [
@@ -138,6 +146,11 @@ def load(seed: int = 7, now: datetime | None = None) -> None:
         create_user(email, role, PASSWORD.format(role=role), name=name,
                     services=[mental, ortho] if role in ("staff", "clinician", "safeguarding")
                     else [])
+    for email, role, name, slug, days in MORE_STAFF:
+        user = create_user(email, role, PASSWORD.format(role=role), name=name,
+                           services=[mental if slug == DEMO_MARKER else ortho])
+        user.last_login_at = now - timedelta(days=days, hours=2) if days is not None else None
+    user.active = False  # Lena Fischer has left
     _crisis_contacts(mental)
     for number in range(1, 31):
         language = "es" if number % 5 == 0 else "ar" if number % 7 == 0 else "en"
