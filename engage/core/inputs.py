@@ -82,6 +82,12 @@ def _length_message(maximum: int) -> Any:
     return _l("Use %(max)d characters or fewer.", max=maximum)
 
 
+def max_length(maximum: int) -> Length:
+    """A length limit with Engage's message; ``maximum`` is what the field's column holds.
+    Rendered fields also get ``maxlength``, so a browser stops at it."""
+    return Length(max=maximum, message=_length_message(maximum))
+
+
 def _bind_field(form: Any, unbound_field: Any, options: dict[str, Any]) -> Any:
     """Add the cleaning filter and, when the field declares none, a length limit."""
     field_class = unbound_field.field_class

@@ -1,12 +1,13 @@
 """Inviting a patient to a questionnaire from the staff pages."""
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length, Regexp
 
+from engage.core.inputs import BaseForm
 
-class InviteForm(FlaskForm):
+
+class InviteForm(BaseForm):
     patient_ref = StringField(
         _l("Patient reference (MRN)"),
         validators=[DataRequired(_l("Enter the patient's reference.")), Length(max=64),

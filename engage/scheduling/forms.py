@@ -10,11 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
     FieldList,
-    Form,
     FormField,
     HiddenField,
     SelectField,
@@ -22,6 +20,8 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+
+from engage.core.inputs import BaseForm, BaseSubForm, max_length
 
 #: i18n: how a timepoint reaches the patient, in the protocol editor
 CHANNEL_LABELS = {
@@ -38,18 +38,22 @@ SOURCE_LABELS = {
 }
 #: The most timepoint rows the editor takes.
 MAX_ROWS = 100
+#: The checked file carried back for confirmation (packed; never stored as it is): far
+#: above any real file, only a guard against a crafted request.
+CONTENT_MAX = 8 * 1024 * 1024
 #: What a new, empty timepoint row starts with.
 EMPTY_ROW = {"window_opens": "0", "window_closes": "+7d", "channel": "patient"}
 
 
-class TimepointForm(Form):
+class TimepointForm(BaseSubForm):
     """One row of the timepoints table; a row left blank is ignored."""
 
-    label = StringField(_l("Label"))
-    offset = StringField(_l("Due"))
+    label = StringField(_l("Label"), validators=[max_length(100)])
+    offset = StringField(_l("Due"), validators=[max_length(16)])
     instruments = SelectMultipleField(_l("Questionnaires"), validate_choice=False)
-    window_opens = StringField(_l("Window opens"), default="0")
-    window_closes = StringField(_l("Window closes"), default="+7d")
+    window_opens = StringField(_l("Window opens"), default="0", validators=[max_length(16)])
+    window_closes = StringField(_l("Window closes"), default="+7d",
+                                validators=[max_length(16)])
     reminders = StringField(_l("Reminders"))
     channel = SelectField(_l("Channel"), validate_choice=False, default="patient")
 
@@ -66,28 +70,29 @@ class TimepointForm(Form):
         return [r.strip() for r in (self.reminders.data or "").split(",") if r.strip()]
 
 
-class ProtocolForm(FlaskForm):
-    name = StringField(_l("Name"))
-    slug = StringField(_l("Identifier"),
+class ProtocolForm(BaseForm):
+    name = StringField(_l("Name"), validators=[max_length(200)])
+    slug = StringField(_l("Identifier"), validators=[max_length(64)],
                        description=_l("Used in CSV files and the API, e.g. "
                                       "depression-followup. Lower-case letters, digits and "
                                       "hyphens."))
     service = SelectField(_l("Service"), coerce=int)
     anchor_label = StringField(_l("What the timepoints count from"),
+                               validators=[max_length(100)],
                                description=_l("For example: surgery date, first visit."))
     description = TextAreaField(_l("Description"))
     timepoints = FieldList(FormField(TimepointForm), min_entries=0,
                            max_entries=MAX_ROWS)
 
 
-class EnrolForm(FlaskForm):
-    patient_ref = StringField(_l("Patient reference (MRN)"))
-    anchor = StringField(_l("Anchor date and time"),
+class EnrolForm(BaseForm):
+    patient_ref = StringField(_l("Patient reference (MRN)"), validators=[max_length(64)])
+    anchor = StringField(_l("Anchor date and time"), validators=[max_length(40)],
                          description=_l("For example 2026-12-01 or 2026-12-01T09:00, in the "
                                         "patient's time zone. A date alone means 09:00."))
-    tz = StringField(_l("Time zone"), default="Europe/London")
-    email = StringField(_l("Email"))
-    phone = StringField(_l("Mobile number"),
+    tz = StringField(_l("Time zone"), default="Europe/London", validators=[max_length(64)])
+    email = StringField(_l("Email"), validators=[max_length(254)])
+    phone = StringField(_l("Mobile number"), validators=[max_length(32)],
                         description=_l("International format, e.g. +447700900123."))
     language = SelectField(_l("Language"), validate_choice=False)
 
@@ -98,20 +103,20 @@ class EnrolForm(FlaskForm):
                 "phone": self.phone.data, "language": self.language.data}
 
 
-class WithdrawForm(FlaskForm):
-    reason = StringField(_l("Reason"))
+class WithdrawForm(BaseForm):
+    reason = StringField(_l("Reason"), validators=[max_length(500)])
     #: Where to go afterwards: ``patient`` for the patient page, else the protocol page.
     back = HiddenField()
 
 
-class UploadForm(FlaskForm):
+class UploadForm(BaseForm):
     file = FileField(_l("CSV file"))
 
 
-class ConfirmImportForm(FlaskForm):
+class ConfirmImportForm(BaseForm):
     #: The checked file, packed; checked again on confirmation, never trusted.
-    content = HiddenField()
+    content = HiddenField(validators=[max_length(CONTENT_MAX)])
 
 
-class ToggleForm(FlaskForm):
+class ToggleForm(BaseForm):
     """Only a button: activate or deactivate a protocol."""

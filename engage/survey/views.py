@@ -26,6 +26,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 import surveys
 from engage.core.i18n import supported
+from engage.core.inputs import clean_text
 from engage.core.permissions import public
 from engage.core.security import check_link_form_token, hash_token, link_form_token
 from engage.extensions import csrf
@@ -213,7 +214,9 @@ def read_page(
     posted: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for item in items:
-        raw = request.form.get(item.link_id, "")
+        # The one place a patient's answers are read: NUL and other control characters
+        # would fail on PostgreSQL, and bidi overrides could disguise the text to staff.
+        raw = clean_text(request.form.get(item.link_id, "")) or ""
         if item.type == "text":
             text = raw.strip()
             posted[item.link_id] = text
