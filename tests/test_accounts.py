@@ -547,3 +547,44 @@ def test_cli_reset_password_can_email_the_link(runner, make_user, smtp):
     assert result.exit_code == 0, result.output
     assert [m["To"] for m in smtp.messages] == [user.email]
     assert "/password/" not in result.output
+
+
+# -- bad input -------------------------------------------------------------------------------
+
+BAD = ("a\x00b", "x" * 100_000, "\u202eevil", "' OR 1=1 --", "99999999999999999999999")
+
+
+def test_bad_input_never_breaks_the_account_pages(client, auth, make_user, make_service, db):
+    ward = make_service()
+    admin = make_user("admin")
+    auth.login(admin.email)
+    wrong = []
+    for value in BAD:
+        for url in (f"/staff?role={value[:50]}&service={value[:50]}&status={value[:50]}",
+                    f"/password/{value[:500]}"):
+            r = client.get(url)
+            if r.status_code >= 500:
+                wrong.append((url[:60], r.status_code))
+        posts = [
+            ("/staff/invite", {"email": value, "name": value, "role": value,
+                               "services": [value, str(ward.id)], "language": value}),
+            ("/staff/invite", {"email": f"ok{len(value)}@hospital.test", "name": value,
+                               "role": "staff", "language": ""}),
+            (f"/staff/{admin.id}", {"name": value, "role": "admin", "language": value,
+                                    "services": [value]}),
+            ("/account/password", {"current_password": value, "password": value,
+                                   "confirm": value}),
+            ("/account/language", {"language": value}),
+        ]
+        for url, data in posts:
+            r = post_form(client, url, data, page_url="/account")
+            if r.status_code >= 500:
+                wrong.append((url, value[:10], r.status_code))
+    names = db.session.scalars(select(User.name)).all()
+    assert not any("\x00" in n or "\u202e" in n for n in names)
+    anonymous = client.application.test_client()
+    for value in BAD:
+        r = post_form(anonymous, "/password/forgot", {"email": value})
+        if r.status_code >= 500:
+            wrong.append(("/password/forgot", value[:10], r.status_code))
+    assert wrong == []

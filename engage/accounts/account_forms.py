@@ -6,12 +6,36 @@ views put their message on the field, so every way of setting a password says th
 
 from __future__ import annotations
 
+import re
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectField, SelectMultipleField, StringField
+from wtforms import (
+    EmailField,
+    Field,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    ValidationError,
+)
 from wtforms.validators import DataRequired, EqualTo, Length, Regexp
 
 from engage.accounts.passwords import MAX_LENGTH, MIN_LENGTH
+
+#: Control characters (NUL breaks PostgreSQL text) and bidirectional overrides (which can
+#: make a name read as another on the staff list).
+_UNWANTED = re.compile("[\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+#: One @, something either side, a dot in the domain, no spaces or control characters: the
+#: link email is what really checks the address.
+EMAIL_PATTERN = r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$"
+
+
+def plain_text(form: FlaskForm, field: Field) -> None:
+    """Refuse control and bidirectional-override characters."""
+    if field.data and _UNWANTED.search(str(field.data)):
+        raise ValidationError(_l("Remove the invisible or control characters."))
+
 
 #: i18n: staff roles, shown to admins
 ROLE_LABELS = {
@@ -45,7 +69,7 @@ def _confirm_password() -> PasswordField:
 class _StaffFields(FlaskForm):
     name = StringField(_l("Name"), validators=[
         DataRequired(_l("Enter the person's name.")),
-        Length(max=200, message=_l("Use at most %(max)d characters."))])
+        Length(max=200, message=_l("Use at most %(max)d characters.")), plain_text])
     role = SelectField(_l("Role"), validate_choice=False)
     services = SelectMultipleField(
         _l("Services"), coerce=str, validate_choice=False,
@@ -57,10 +81,7 @@ class InviteForm(_StaffFields):
     email = EmailField(_l("Email address"), validators=[
         DataRequired(_l("Enter the person's email address.")),
         Length(max=254, message=_l("Use at most %(max)d characters.")),
-        # One @, something either side, a dot in the domain, no spaces: the link email
-        # is what really checks the address.
-        Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
-               message=_l("Enter an email address like name@hospital.org."))])
+        Regexp(EMAIL_PATTERN, message=_l("Enter an email address like name@hospital.org."))])
 
 
 class EditForm(_StaffFields):
@@ -92,4 +113,5 @@ class LanguageForm(FlaskForm):
 class ForgotForm(FlaskForm):
     email = EmailField(_l("Email address"), validators=[
         DataRequired(_l("Enter your email address.")),
-        Length(max=254, message=_l("Use at most %(max)d characters."))])
+        Length(max=254, message=_l("Use at most %(max)d characters.")),
+        Regexp(EMAIL_PATTERN, message=_l("Enter an email address like name@hospital.org."))])

@@ -28,6 +28,12 @@ STATUSES = ("active", "invited", "deactivated")
 FIELDS = ("email", "name", "role", "services", "language")
 
 
+def _id(value: str) -> int | None:
+    """A row id from a form or query value; None for anything else (or too big for a
+    database integer)."""
+    return int(value) if value.isdigit() and len(value) <= 9 else None
+
+
 def _user_or_404(user_id: int) -> User:
     user = db.session.get(User, user_id)
     if user is None:
@@ -63,9 +69,9 @@ def index() -> str:
     query = select(User).order_by(User.name, User.email)
     if role in ROLES:
         query = query.where(User.role == role)
-    if service.isdigit():
+    if _id(service) is not None:
         query = query.where(User.id.in_(
-            select(service_member.c.user_id).where(service_member.c.service_id == int(service))))
+            select(service_member.c.user_id).where(service_member.c.service_id == _id(service))))
     if status == "active":
         query = query.where(User.active.is_(True))
     elif status in ("invited", "deactivated"):
@@ -91,9 +97,10 @@ def _fill_choices(form: InviteForm | EditForm) -> None:
 
 
 def _chosen_services(form: InviteForm | EditForm) -> list[Service] | None:
-    ids = [int(v) for v in (form.services.data or []) if str(v).isdigit()]
+    values = [str(v) for v in form.services.data or []]
+    ids = {i for i in map(_id, values) if i is not None}
     found = list(db.session.scalars(select(Service).where(Service.id.in_(ids)))) if ids else []
-    if len(found) != len(set(ids)):
+    if len(found) != len(set(values)):
         form.services.errors = [*form.services.errors, _("Choose services from the list.")]
         return None
     return found

@@ -10,6 +10,7 @@ a password change and deactivation end sessions on the server, at once.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 from flask import current_app, g, has_request_context, request, session
@@ -27,6 +28,7 @@ SESSION_KEY = "_engage_sid"
 #: ``last_seen_at`` is written at most this often, so a busy page does not write each time.
 TOUCH_EVERY = timedelta(minutes=1)
 USER_AGENT_LENGTH = 200
+_CONTROL = re.compile("[\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 
 
 def start_session(user: User) -> UserSession:
@@ -40,7 +42,8 @@ def start_session(user: User) -> UserSession:
     row = UserSession(
         user_id=user.id, token_hash=hash_token(token),
         ip=request.remote_addr,
-        user_agent=(request.user_agent.string or "")[:USER_AGENT_LENGTH],
+        # Shown back on the account page: no control characters (NUL breaks PostgreSQL).
+        user_agent=_CONTROL.sub("", request.user_agent.string or "")[:USER_AGENT_LENGTH],
     )
     db.session.add(row)
     db.session.flush()
