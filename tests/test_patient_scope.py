@@ -300,3 +300,131 @@ def test_enrolling_again_with_the_same_details_writes_no_change_event(scene, enr
     enrol_patient(scene.hip, NOW, patient_ref=REF, email=VICTIM, language="en")
     assert db.session.scalar(select(AuditEvent).where(
         AuditEvent.action == "update", AuditEvent.object_type == "patient")) is None
+
+
+# --- migration 0007: existing patients are split per service ---------------------------
+
+OLD_ROWS = """
+INSERT INTO service (id, slug, name, created_at) VALUES
+  (1, 'ortho', 'Orthopaedics', '2027-01-01 00:00:00'),
+  (2, 'mental', 'Mental health', '2027-01-01 00:00:00');
+INSERT INTO patient (id, ref, language, email, timezone, created_at, channel) VALUES
+  (1, 'MRN1', 'es', 'pat@example.org', 'Europe/London', '2027-01-01 00:00:00', 'email'),
+  (2, 'MRN2', 'en', NULL, 'Europe/London', '2027-01-01 00:00:00', 'email');
+INSERT INTO protocol (id, slug, name, description, service_id, anchor_label, active,
+                      created_at, updated_at) VALUES
+  (1, 'mood', 'Mood', '', 2, '', :yes, '2027-01-01 00:00:00', '2027-01-01 00:00:00');
+INSERT INTO enrolment (id, patient_id, protocol_id, anchor_at, timezone, status, source,
+                       created_at) VALUES
+  (1, 1, 1, '2027-02-01 00:00:00', 'Europe/London', 'active', 'web', '2027-02-01 00:00:00');
+INSERT INTO invitation (id, patient_id, service_id, instrument_id, language, status,
+                        opens_at, closes_at, created_at, channel, messages_planned,
+                        enrolment_id) VALUES
+  (1, 1, 1, 'fft', 'es', 'sent', '2027-01-05 00:00:00', '2027-02-05 00:00:00',
+   '2027-01-05 00:00:00', 'patient', 1, NULL),
+  (2, 1, 2, 'phq-9', 'es', 'completed', '2027-02-01 00:00:00', '2027-03-01 00:00:00',
+   '2027-02-01 00:00:00', 'patient', 1, 1);
+INSERT INTO response (id, invitation_id, patient_id, service_id, instrument_id,
+                      instrument_version, language, respondent, started_at, complete,
+                      missing) VALUES
+  (1, 2, 1, 2, 'phq-9', '1', 'es', 'self', '2027-02-02 00:00:00', :yes, '[]');
+INSERT INTO message (id, patient_id, kind, channel, status, created_at, next_attempt_at,
+                     attempts) VALUES
+  (1, 1, 'invitation', 'email', 'sent', '2027-01-05 00:00:00', '2027-01-05 00:00:00', 1),
+  (2, 1, 'invitation', 'email', 'sent', '2027-02-01 00:00:00', '2027-02-01 00:00:00', 1);
+INSERT INTO message_invitation (message_id, invitation_id) VALUES (1, 1), (2, 2);
+INSERT INTO feedback_item (id, service_id, source, patient_id, text, language, redacted_text,
+                           pii, urgency, safety_matches, status, received_at, created_at,
+                           status_changed_at, due_at, contact_consent, screen_level) VALUES
+  (1, 2, 'staff', 1, 'Kind', 'en', 'Kind', '[]', 'normal', '[]', 'new',
+   '2027-02-03 00:00:00', '2027-02-03 00:00:00', '2027-02-03 00:00:00',
+   '2027-02-10 00:00:00', :no, 'none');
+INSERT INTO alert (id, response_id, patient_id, service_id, kind, created_at,
+                   notify_count) VALUES
+  (1, 1, 1, 2, 'phq9-item9', '2027-02-02 00:00:00', 0);
+INSERT INTO audit_event (id, at, actor, action, object_type, object_id, patient_id,
+                         detail) VALUES
+  (1, '2027-02-01 00:00:00', 'web', 'view', 'patient', 1, 1, '{}');
+INSERT INTO api_key (id, name, prefix, key_hash, created_at) VALUES
+  (1, 'Old EHR', 'eng_old1', 'hash', '2027-01-01 00:00:00');
+"""
+
+
+@pytest.fixture
+def scratch_database_url(tmp_path):  # type: ignore[no-untyped-def]
+    """An empty database of the suite's kind: a SQLite file, or a PostgreSQL database of
+    its own beside the suite's (created and dropped here)."""
+    import os
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    url = os.environ.get("ENGAGE_TEST_DATABASE_URL", "")
+    if not url.startswith("postgresql"):
+        yield f"sqlite:///{tmp_path}/old.db"
+        return
+    base = make_url(url)
+    name = f"{base.database}_m0007"
+    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.dispose()
+
+
+def test_migration_splits_a_patient_shared_by_two_services(scratch_database_url):
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import text
+
+    import config
+    from engage import create_app
+    from engage.extensions import db as sa
+
+    class Cfg(config.TestConfig):
+        SQLALCHEMY_DATABASE_URI = scratch_database_url
+
+    app = create_app(Cfg)
+    with app.app_context():
+        upgrade(revision="0006")
+        with sa.engine.begin() as conn:
+            for statement in OLD_ROWS.split(";"):
+                if statement.strip():
+                    conn.execute(text(statement), {"yes": True, "no": False})
+            if conn.dialect.name == "postgresql":  # ids were given: move the sequences on
+                for table in ("service", "patient", "api_key"):
+                    conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', "
+                                      f"'id'), (SELECT max(id) FROM {table}))"))
+        upgrade()
+        with sa.engine.connect() as conn:
+            def one(sql: str) -> Any:
+                return conn.execute(text(sql)).scalar()
+
+            patients = conn.execute(text(
+                "SELECT id, service_id, ref, language, email FROM patient ORDER BY id")).all()
+            copy = patients[2][0]
+            # The first service to use MRN1 keeps the record; the other gets a copy.
+            assert [tuple(p) for p in patients] == [
+                (1, 1, "MRN1", "es", "pat@example.org"), (2, 1, "MRN2", "en", None),
+                (copy, 2, "MRN1", "es", "pat@example.org")]
+            assert one("SELECT patient_id FROM invitation WHERE id = 1") == 1
+            assert one("SELECT patient_id FROM message WHERE id = 1") == 1
+            for table in ("invitation", "message"):
+                assert one(f"SELECT patient_id FROM {table} WHERE id = 2") == copy
+            for table in ("enrolment", "response", "feedback_item", "alert"):
+                assert one(f"SELECT patient_id FROM {table}") == copy
+            assert one("SELECT patient_id FROM audit_event") == 1  # as it was written
+            assert one("SELECT count(*) FROM message_invitation") == 2
+            # The key made before scopes keeps what it could do.
+            assert one("SELECT scope FROM api_key") == "write"
+            assert one("SELECT count(*) FROM api_key_service") == 2
+        downgrade(revision="0006")
+        with sa.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM patient")).scalar() == 2
+            assert conn.execute(text(
+                "SELECT count(*) FROM invitation WHERE patient_id = 1")).scalar() == 2
+        sa.engine.dispose()

@@ -44,7 +44,7 @@ def create_command(name: str, scope: str, service_keys: tuple[str, ...],
     until = f"until {api_key.expires_at:%Y-%m-%d %H:%M} UTC" if api_key.expires_at else (
         "until revoked")
     click.echo(f"Created API key {api_key.prefix} for {api_key.name}: scope {api_key.scope}, "
-               f"services {', '.join(s.slug for s in api_key.services)}, {until}.")
+               f"services {', '.join(sorted(s.slug for s in api_key.services))}, {until}.")
     click.echo("Copy it now: it will not be shown again (Engage keeps only its hash).")
     click.echo(key)
 

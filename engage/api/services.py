@@ -75,7 +75,7 @@ def create_api_key(
     db.session.add(api_key)
     db.session.flush()
     record("create", "api_key", api_key.id, name=name, prefix=api_key.prefix, scope=scope,
-           services=[s.slug for s in api_key.services],
+           services=sorted(s.slug for s in api_key.services),
            expires_at=api_key.expires_at.isoformat() if api_key.expires_at else None)
     return api_key, key
 

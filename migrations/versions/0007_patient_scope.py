@@ -109,10 +109,11 @@ def _assign_services(bind):
 def upgrade():
     with op.batch_alter_table('patient', schema=None) as batch_op:
         batch_op.add_column(sa.Column('service_id', sa.Integer(), nullable=True))
+        # Dropped first: the copies made for other services repeat the reference.
+        batch_op.drop_constraint('uq_patient_ref', type_='unique')
     _assign_services(op.get_bind())
     with op.batch_alter_table('patient', schema=None) as batch_op:
         batch_op.alter_column('service_id', existing_type=sa.Integer(), nullable=False)
-        batch_op.drop_constraint('uq_patient_ref', type_='unique')
         batch_op.create_unique_constraint(batch_op.f('uq_patient_service_id_ref'),
                                           ['service_id', 'ref'])
         batch_op.create_foreign_key(batch_op.f('fk_patient_service_id_service'), 'service',
