@@ -217,6 +217,7 @@ def test_patient_page_of_another_services_patient_is_404(app, client, auth, scen
     assert client.get(f"/patients/{scene.victim.id}").status_code == 404
     own = client.get(f"/patients/{mine.id}")
     assert own.status_code == 200 and VICTIM not in own.get_data(as_text=True)
+    assert f"Record of {scene.mental.name}" in text_of(own)
     ortho = login_as(app, scene.ortho_staff.email)
     assert ortho.get(f"/patients/{scene.victim.id}").status_code == 200
     assert ortho.get(f"/patients/{mine.id}").status_code == 404
