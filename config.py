@@ -147,6 +147,18 @@ class Config:
     #: Hours an emailed invitation link stays valid, and a password-reset link.
     INVITE_HOURS = env_int("INVITE_HOURS", 72)
     RESET_HOURS = env_int("RESET_HOURS", 2)
+    #: Login throttling (engage/accounts/throttle.py): consecutive failures that lock a login
+    #: name, and the longest lock (they double from 1 minute).
+    LOGIN_LOCK_AFTER = env_int("LOGIN_LOCK_AFTER", 5)
+    LOGIN_LOCK_MAX_MINUTES = env_int("LOGIN_LOCK_MAX_MINUTES", 60)
+    #: A client address waits (same back-off) after failing on this many different login
+    #: names, or this many times in all, within the window.
+    LOGIN_ADDRESS_ACCOUNTS = env_int("LOGIN_ADDRESS_ACCOUNTS", 20)
+    LOGIN_ADDRESS_CEILING = env_int("LOGIN_ADDRESS_CEILING", 100)
+    LOGIN_ADDRESS_WINDOW_MINUTES = env_int("LOGIN_ADDRESS_WINDOW_MINUTES", 15)
+    #: Roles that must log in with a second factor (TOTP), comma-separated.
+    REQUIRE_2FA_ROLES = tuple(
+        r.strip() for r in (env("REQUIRE_2FA_ROLES", "admin") or "").split(",") if r.strip())
     WTF_CSRF_TIME_LIMIT = None  # tied to the session's own lifetime instead
     SEND_FILE_MAX_AGE_DEFAULT = timedelta(days=365)
     #: Rate limits (engage/core/limits.py, docs/operations.md): on unless set to false.
@@ -195,6 +207,8 @@ class DevelopmentConfig(Config):
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
     REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
     SMTP_PORT = env_int("SMTP_PORT", 8025)
+    REQUIRE_2FA_ROLES = tuple(
+        r.strip() for r in (env("REQUIRE_2FA_ROLES", "") or "").split(",") if r.strip())
 
     @classmethod
     def validate(cls, config: dict) -> None:

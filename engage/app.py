@@ -72,6 +72,7 @@ def create_app(config: type[config_module.Config] | None = None) -> Flask:
 
 def _import_models() -> None:
     """Every domain's models, so the metadata (and Alembic) knows every table."""
+    import engage.accounts.login_models
     import engage.accounts.models
     import engage.alerts.models
     import engage.api.models
@@ -98,6 +99,7 @@ def _instance_secret(app: Flask) -> str:
 def _register_blueprints(app: Flask) -> None:
     from engage.accounts.account_views import bp as account_bp
     from engage.accounts.admin import bp as staff_bp
+    from engage.accounts.two_factor_views import bp as two_factor_bp
     from engage.accounts.views import bp as accounts_bp
     from engage.alerts.admin import bp as crisis_bp
     from engage.alerts.views import bp as alerts_bp
@@ -120,6 +122,7 @@ def _register_blueprints(app: Flask) -> None:
                crisis_bp, safety_bp, audit_bp):
         app.register_blueprint(bp)
     app.register_blueprint(scheduling_bp)
+    app.register_blueprint(two_factor_bp)
     app.register_blueprint(account_bp)
     app.register_blueprint(staff_bp)
 

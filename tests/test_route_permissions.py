@@ -64,6 +64,13 @@ ROUTES: dict[str, str] = {
     "accounts.home": PUBLIC,
     "accounts.login": PUBLIC,
     "accounts.logout": LOGGED_IN,
+    # the second factor: at login (after the password), and on the own account
+    "two_factor.verify": PUBLIC,
+    "two_factor.enrol": PUBLIC,
+    "two_factor.account": LOGGED_IN,
+    "two_factor.setup": LOGGED_IN,
+    "two_factor.disable": LOGGED_IN,
+    "two_factor.recovery_codes": LOGGED_IN,
     # own account, password links, the admin's staff pages
     "account.index": LOGGED_IN,
     "account.change_password": LOGGED_IN,
@@ -212,7 +219,8 @@ def _requests(app: Flask) -> list[tuple[str, str, str]]:
 
 
 #: Public pages that send a visitor who is not logged in to the login page by design.
-SENDS_VISITORS_TO_LOG_IN = {"accounts.home"}
+#: (The second-factor steps of a login do so when no password was given first.)
+SENDS_VISITORS_TO_LOG_IN = {"accounts.home", "two_factor.verify", "two_factor.enrol"}
 
 
 def _refused(response: Any, role: str, api: bool, endpoint: str) -> bool:

@@ -9,10 +9,10 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from engage.accounts import login as login_policy
 from engage.accounts.forms import LoginForm
 from engage.accounts.models import SessionEnd, User
-from engage.accounts.services import authenticate
-from engage.accounts.sessions import end_current_session, load_session_user, start_session
+from engage.accounts.sessions import end_current_session, load_session_user
 from engage.audit.services import record
 from engage.core.permissions import LOGGED_IN, is_api_request, public, require
 from engage.extensions import login_manager
@@ -53,12 +53,18 @@ def login() -> str | WerkzeugResponse:
     form = LoginForm()
     error = None
     if form.validate_on_submit():
-        user = authenticate(form.email.data or "", form.password.data or "")
-        if user is not None:
-            start_session(user)
-            record("login", "user", user.id)
-            return redirect(_safe_next(request.args.get("next")) or url_for("accounts.home"))
-        error = _("That email and password do not match an active account.")
+        # Throttling, lock-out, auditing and the second factor: engage/accounts/login.py.
+        outcome = login_policy.check_password(form.email.data or "", form.password.data or "")
+        next_url = _safe_next(request.args.get("next")) or url_for("accounts.home")
+        if outcome.user is not None and outcome.step == login_policy.Step.DONE:
+            login_policy.complete(outcome.user, None)
+            return redirect(next_url)
+        if outcome.user is not None:
+            login_policy.begin_pending(outcome.user, next_url, outcome.step)
+            return redirect(url_for("two_factor.verify" if outcome.step == login_policy.Step.CODE
+                                    else "two_factor.enrol"))
+        error = (login_policy.lock_message(outcome.lock) if outcome.lock else
+                 _("That email and password do not match an active account."))
     return render_template("accounts/login.html", form=form, error=error)
 
 
