@@ -15,6 +15,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
 
+from engage.accounts.login_cli import reset_2fa_command, unlock_command
 from engage.console import fail
 from engage.core.permissions import ROLES
 from engage.extensions import db, migrate_command
@@ -109,6 +110,10 @@ def register_commands(app: Flask) -> None:
 @click.group()
 def users() -> None:
     """Staff accounts."""
+
+
+users.add_command(unlock_command)
+users.add_command(reset_2fa_command)
 
 
 @users.command("create")
