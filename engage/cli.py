@@ -95,11 +95,13 @@ def commands() -> list[click.Command]:
     from engage.api.cli import apikeys
     from engage.demo.cli import demo
     from engage.feedback.cli import feedback, themes
+    from engage.patients.cli import patients
+    from engage.retention.cli import retention
     from engage.scheduling.cli import dispatch_command, enroll
 
     add_user_commands(users)
     return [users, services, invite, scheduler, demo, enroll, dispatch_command, apikeys,
-            feedback, themes]
+            feedback, themes, retention, patients]
 
 
 def register_commands(app: Flask) -> None:

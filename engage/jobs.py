@@ -66,6 +66,12 @@ def _safety_digest() -> object:
     return send_safety_digests()
 
 
+def _retention() -> object:
+    from engage.retention.services import scheduled_run
+
+    return scheduled_run()
+
+
 def _themes_retrain() -> object:
     from engage.feedback.learning import retrain_if_due
 
@@ -91,6 +97,8 @@ JOBS: tuple[Job, ...] = (
     Job("themes.retrain", _themes_retrain, 60,
         "Train a candidate theme model when an admin asked or enough staff confirmations "
         "came in."),
+    Job("retention.apply", _retention, 3600,
+        "Once a day, remove what is past its retention period (ENGAGE_RETENTION_*_DAYS)."),
 )
 
 
