@@ -181,6 +181,46 @@ def test_a_nul_byte_in_the_email_is_a_failed_login_not_an_error(client, make_use
     assert r.status_code in (200, 400)
 
 
+def test_an_attacker_cannot_lock_out_a_browser_that_logged_in_before(app, client, make_user):
+    """The account's and the address's locks do not apply to a browser that has logged in
+    to the account before: a guesser elsewhere cannot keep its real user out."""
+    user = make_user("staff")
+    assert login(client, user.email, address="10.4.4.4").status_code == 302
+    logout(client, "10.4.4.4")
+    attacker = app.test_client()
+    for _ in range(5):
+        login(attacker, user.email, "guess-password", address="10.5.5.5")
+    assert LOCKED in text_of(login(attacker, user.email, address="10.5.5.5"))
+    # The same address, but a browser without the cookie: locked too.
+    assert LOCKED in text_of(login(app.test_client(), user.email, address="10.4.4.4"))
+    r = login(client, user.email, address="10.4.4.4")
+    assert r.status_code == 302
+    assert logged_in(client, "10.4.4.4")
+
+
+def test_guessing_from_the_hospital_address_does_not_stop_its_known_browsers(
+        app, client, make_user):
+    nurse = make_user("staff")
+    assert login(client, nurse.email, address="10.8.8.8").status_code == 302
+    logout(client, "10.8.8.8")
+    sprayer = app.test_client()
+    for n in range(20):
+        login(sprayer, f"name{n}@hospital.test", "Summer2026!", address="10.8.8.8")
+    assert LOCKED in text_of(login(sprayer, nurse.email, address="10.8.8.8"))
+    assert login(client, nurse.email, address="10.8.8.8").status_code == 302
+
+
+def test_a_known_browser_still_locks_after_its_own_wrong_passwords(client, make_user, db):
+    user = make_user("staff")
+    assert login(client, user.email).status_code == 302
+    logout(client)
+    for _ in range(4):
+        assert WRONG in text_of(login(client, user.email, "wrong-password"))
+    assert LOCKED in text_of(login(client, user.email, "wrong-password"))
+    assert LOCKED in text_of(login(client, user.email))
+    assert events(db, "lock")[-1].detail["scope"] == "pair"
+
+
 # --- the audit of logins ------------------------------------------------------------------
 
 

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from flask import request, session
+from flask import after_this_request, current_app, request, session
 from flask_babel import ngettext
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import func, select
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from engage.accounts.models import User
 from engage.accounts.services import authenticate
@@ -29,6 +31,10 @@ PENDING_KEY = "_engage_login"
 SETUP_KEY = "_engage_totp_setup"
 #: Seconds between a right password and the second factor.
 PENDING_SECONDS = 300
+#: The cookie naming the accounts a browser has logged in to, its life, and how many.
+DEVICE_COOKIE = "engage_device"
+DEVICE_DAYS = 180
+DEVICE_USERS = 10
 
 
 class Step(StrEnum):
@@ -64,7 +70,8 @@ def check_password(email: str, password: str) -> Outcome:
     wrong box) and counted, unless a lock refused it unchecked.
     """
     address = request.remote_addr
-    lock = current_lock(email, address)
+    device = is_known_device(find_user(email))
+    lock = current_lock(email, address, device=device)
     if lock is not None:
         # The same work as a real check, so a lock cannot be told from a wrong password
         # by the time the answer takes.
@@ -78,7 +85,8 @@ def check_password(email: str, password: str) -> Outcome:
         user = authenticate(email, password)
     if user is None:
         known = _audit_failure(email, "password")
-        return Outcome(Step.REFUSED, lock=record_failure(email, address, known))
+        return Outcome(Step.REFUSED,
+                       lock=record_failure(email, address, known, device=device))
     if factor_of(user) is not None:
         return Outcome(Step.CODE, user)
     if required_for(user):
@@ -99,12 +107,13 @@ def code_failed(user: User) -> Lock | None:
     """A wrong second-factor code: audited (``2fa-failed``) and counted towards the
     account's lock, like a wrong password."""
     record("2fa-failed", "user", user.id)
-    return record_failure(user.email, request.remote_addr, user)
+    return record_failure(user.email, request.remote_addr, user,
+                          device=is_known_device(user))
 
 
 def code_refused_by_lock(user: User) -> Lock | None:
     """The lock that refuses ``user``'s second factor now (audited), if any."""
-    lock = current_lock(user.email, request.remote_addr)
+    lock = current_lock(user.email, request.remote_addr, device=is_known_device(user))
     if lock is not None:
         record("login-failed", "user", user.id, reason="locked", stage="second-factor")
     return lock
@@ -115,11 +124,49 @@ def complete(user: User, factor: str | None) -> None:
     session.pop(PENDING_KEY, None)
     session.pop(SETUP_KEY, None)
     record_success(user.email, request.remote_addr)
+    remember_device(user)
     start_session(user)
     if factor:
         record("login", "user", user.id, factor=factor)
     else:
         record("login", "user", user.id)
+
+
+def _device_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="engage-login-device")
+
+
+def _device_users() -> list[int]:
+    """The accounts this browser has fully logged in to (newest first), from its cookie."""
+    raw = request.cookies.get(DEVICE_COOKIE)
+    if not raw:
+        return []
+    try:
+        ids = _device_serializer().loads(raw, max_age=DEVICE_DAYS * 86400)
+    except BadSignature:
+        return []
+    return [i for i in ids if isinstance(i, int)] if isinstance(ids, list) else []
+
+
+def is_known_device(user: User | None) -> bool:
+    """Whether this browser has logged in to ``user``'s account before (every factor given):
+    the account's and the address's locks do not apply to it (``throttle.current_lock``)."""
+    return user is not None and user.id in _device_users()
+
+
+def remember_device(user: User) -> None:
+    """Mark this browser as one ``user`` logs in from (a signed cookie holding only account
+    ids, for the login pages; a shared ward computer remembers its last few users)."""
+    ids = [user.id, *(i for i in _device_users() if i != user.id)][:DEVICE_USERS]
+    value = _device_serializer().dumps(ids)
+    config = current_app.config
+
+    @after_this_request
+    def set_cookie(response: WerkzeugResponse) -> WerkzeugResponse:
+        response.set_cookie(DEVICE_COOKIE, value, max_age=DEVICE_DAYS * 86400, path="/login",
+                            secure=bool(config["SESSION_COOKIE_SECURE"]), httponly=True,
+                            samesite="Lax")
+        return response
 
 
 def begin_pending(user: User, next_url: str, step: Step) -> None:

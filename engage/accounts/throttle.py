@@ -64,18 +64,27 @@ def name_hash(email: str) -> str:
     return hmac.new(key, b"login-name:" + normal, hashlib.sha256).hexdigest()
 
 
-def current_lock(email: str, address: str | None, now: datetime | None = None) -> Lock | None:
-    """The lock that refuses a login by ``email`` from ``address`` now, if any."""
+def current_lock(email: str, address: str | None, now: datetime | None = None, *,
+                 device: bool = False) -> Lock | None:
+    """The lock that refuses a login by ``email`` from ``address`` now, if any.
+
+    ``device``: the browser has logged in to this account before (a signed cookie). The
+    account's and the address's locks do not apply to it, only the lock of its own
+    (address, name) pair: so an attacker elsewhere who keeps an account locked, or who
+    sprays guesses from the hospital's own address, does not lock out its real user.
+    """
     now = now or utcnow()
+    subject = name_hash(email)
+    if device:
+        keys = ((LoginThrottle.scope == ThrottleScope.PAIR)
+                & (LoginThrottle.address == (address or "")) & (LoginThrottle.subject == subject))
+    else:
+        keys = (((LoginThrottle.scope == ThrottleScope.ACCOUNT)
+                 & (LoginThrottle.address == "") & (LoginThrottle.subject == subject))
+                | ((LoginThrottle.scope == ThrottleScope.ADDRESS)
+                   & (LoginThrottle.address == (address or "")) & (LoginThrottle.subject == "")))
     rows = db.session.scalars(
-        select(LoginThrottle).where(
-            ((LoginThrottle.scope == ThrottleScope.ACCOUNT)
-             & (LoginThrottle.address == "") & (LoginThrottle.subject == name_hash(email)))
-            | ((LoginThrottle.scope == ThrottleScope.ADDRESS)
-               & (LoginThrottle.address == (address or "")) & (LoginThrottle.subject == "")),
-            LoginThrottle.locked_until > now,
-        )
-    ).all()
+        select(LoginThrottle).where(keys, LoginThrottle.locked_until > now)).all()
     if not rows:
         return None
     longest = max(rows, key=lambda row: row.locked_until or now)
@@ -84,7 +93,7 @@ def current_lock(email: str, address: str | None, now: datetime | None = None) -
 
 
 def record_failure(email: str, address: str | None, user: User | None,
-                   now: datetime | None = None) -> Lock | None:
+                   now: datetime | None = None, *, device: bool = False) -> Lock | None:
     """Count one failed attempt (a wrong password, or a wrong second-factor code) by
     ``email`` from ``address``; the lock it starts, if it starts one (audited as ``lock``).
 
@@ -110,8 +119,14 @@ def record_failure(email: str, address: str | None, user: User | None,
 
     if address:
         pair = _row(ThrottleScope.PAIR, address, subject, now)
+        if pair.last_failure_at < now - FORGET_AFTER:
+            pair.locks = 0
         pair.failures += 1
         pair.last_failure_at = now
+        if device and pair.failures >= config["LOGIN_LOCK_AFTER"]:
+            _lock(pair, now)
+            record("lock", "user", user.id if user else None, scope=str(ThrottleScope.PAIR),
+                   address=address, minutes=_minutes(pair))
         client = _row(ThrottleScope.ADDRESS, address, "", now)
         window = timedelta(minutes=config["LOGIN_ADDRESS_WINDOW_MINUTES"])
         if client.last_failure_at < now - FORGET_AFTER:
@@ -134,6 +149,9 @@ def record_failure(email: str, address: str | None, user: User | None,
             if lock is None or address_lock.until > lock.until:
                 lock = address_lock
     db.session.flush()
+    if device:  # only its own pair's lock refuses a known browser
+        pair_lock = current_lock(email, address, now, device=True)
+        return pair_lock if pair_lock and pair_lock.until > now else None
     return lock
 
 
