@@ -78,6 +78,15 @@ def _themes_retrain() -> object:
     return retrain_if_due()
 
 
+def _purge_login_throttle() -> object:
+    from engage.accounts.throttle import purge
+    from engage.extensions import db
+
+    removed = purge()
+    db.session.commit()
+    return removed
+
+
 JOBS: tuple[Job, ...] = (
     Job("invitations.expire", _expire, 300,
         "Mark invitations whose answer window closed unanswered as expired."),
@@ -99,6 +108,8 @@ JOBS: tuple[Job, ...] = (
         "came in."),
     Job("retention.apply", _retention, 3600,
         "Once a day, remove what is past its retention period (ENGAGE_RETENTION_*_DAYS)."),
+    Job("logins.purge", _purge_login_throttle, 3600,
+        "Forget failed-login counts that can no longer lock anything (a day quiet)."),
 )
 
 

@@ -468,3 +468,20 @@ def test_production_requires_2fa_for_admins_by_default():
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
                          text=True, check=True, cwd=ROOT).stdout
     assert out.strip().startswith("('admin', 'safeguarding')")
+
+
+def test_the_purge_job_forgets_old_failures_but_keeps_running_locks(client, make_user, db):
+    from engage.accounts.throttle import purge
+
+    user = make_user("staff")
+    for _ in range(5):
+        login(client, user.email, "wrong-password", address="10.9.0.1")
+    login(client, "other@hospital.test", "wrong-password", address="10.9.0.1")
+    db.session.execute(update(LoginThrottle).values(
+        last_failure_at=utcnow() - timedelta(days=2)))
+    db.session.commit()
+    removed = purge()
+    db.session.commit()
+    left = list(db.session.scalars(select(LoginThrottle)))
+    assert removed >= 3
+    assert [(r.scope, r.locks) for r in left] == [("account", 1)]  # still locked
