@@ -22,6 +22,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, EqualTo, Length, Regexp
 
 from engage.accounts.passwords import MAX_LENGTH, MIN_LENGTH
+from engage.core.inputs import BaseForm
 
 #: Control characters (NUL breaks PostgreSQL text) and bidirectional overrides (which can
 #: make a name read as another on the staff list).
@@ -66,7 +67,7 @@ def _confirm_password() -> PasswordField:
                     EqualTo("password", _l("The two passwords are not the same."))])
 
 
-class _StaffFields(FlaskForm):
+class _StaffFields(BaseForm):
     name = StringField(_l("Name"), validators=[
         DataRequired(_l("Enter the person's name.")),
         Length(max=200, message=_l("Use at most %(max)d characters.")), plain_text])
@@ -88,29 +89,29 @@ class EditForm(_StaffFields):
     pass
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(BaseForm):
     """A button that needs nothing but the CSRF token."""
 
 
-class SetPasswordForm(FlaskForm):
+class SetPasswordForm(BaseForm):
     """The page an invitation or reset link opens."""
 
     password = _new_password()
     confirm = _confirm_password()
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(BaseForm):
     current_password = PasswordField(
         _l("Current password"), validators=[DataRequired(_l("Enter your current password."))])
     password = _new_password()
     confirm = _confirm_password()
 
 
-class LanguageForm(FlaskForm):
+class LanguageForm(BaseForm):
     language = SelectField(_l("Language"), validate_choice=False)
 
 
-class ForgotForm(FlaskForm):
+class ForgotForm(BaseForm):
     email = EmailField(_l("Email address"), validators=[
         DataRequired(_l("Enter your email address.")),
         Length(max=254, message=_l("Use at most %(max)d characters.")),

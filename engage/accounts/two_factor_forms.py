@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
+from engage.core.inputs import BaseForm
 
-class CodeForm(FlaskForm):
+
+class CodeForm(BaseForm):
     """The code from the authenticator app, or a recovery code (login, turning off)."""
 
     code = StringField(
@@ -20,7 +21,7 @@ class CodeForm(FlaskForm):
     )
 
 
-class SetupForm(FlaskForm):
+class SetupForm(BaseForm):
     """The first code from a newly added authenticator, proving the app has the secret."""
 
     code = StringField(

@@ -11,12 +11,14 @@ through the functions below.
 from __future__ import annotations
 
 import re
+from functools import cached_property
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from flask import Flask, abort, request
+from flask import Flask, Request, abort, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from werkzeug.datastructures import MultiDict
 from wtforms import Form, StringField, TextAreaField
 from wtforms.fields.core import UnboundField
 from wtforms.validators import Length
@@ -130,7 +132,32 @@ class BaseSubForm(Form):
 
 # --- requests --------------------------------------------------------------------------
 
+class CleanRequest(Request):
+    """Flask's request, whose query and form values come cleaned (:func:`clean_line` for
+    the query, :func:`clean_text` for form fields, which may be multi-line).
+
+    The one place for everything that reads ``request.args`` or ``request.form`` itself
+    rather than through a form class: list filters, "back" links, the patient pages. Forms
+    then clean each field again by its kind (a single-line field loses line breaks too).
+    """
+
+    @cached_property
+    def args(self) -> MultiDict[str, str]:  # type: ignore[override]
+        raw = super().args
+        return self.parameter_storage_class(
+            [(clean_line(k) or "", clean_line(v) or "") for k, v in raw.items(multi=True)])
+
+    def _load_form_data(self) -> None:
+        if "form" in self.__dict__:
+            return
+        super()._load_form_data()
+        raw = self.__dict__["form"]
+        self.__dict__["form"] = self.parameter_storage_class(
+            [(clean_line(k) or "", clean_text(v) or "") for k, v in raw.items(multi=True)])
+
+
 def init_app(app: Flask) -> None:
+    app.request_class = CleanRequest
     # Before every other hook, the permission check included: a request that cannot even
     # be read is answered 400, whoever sends it.
     app.before_request_funcs.setdefault(None, []).insert(0, refuse_undecodable)
