@@ -228,7 +228,7 @@ def test_no_field_of_any_form_gives_a_server_error(
         return response
 
     # Read every page the role may open and keep its forms, by where they post.
-    forms: dict[str, tuple[str, dict[str, Any]]] = {}
+    forms: dict[str, tuple[str | None, dict[str, Any]]] = {}
     posts: dict[str, str] = {}
     rules = {r.endpoint: r for r in app.url_map.iter_rules()}
     for endpoint, url in sorted(pages(app, world)):
@@ -260,7 +260,8 @@ def test_no_field_of_any_form_gives_a_server_error(
     # Every route that takes a post: its form's fields one at a time.
     for endpoint, url in sorted(posts.items()):
         path = urlsplit(url).path
-        page_url, form = forms.get(f"post {path}", (None, {"fields": {}, "text": []}))
+        nothing: tuple[str | None, dict[str, Any]] = (None, {"fields": {}, "text": []})
+        page_url, form = forms.get(f"post {path}", nothing)
         fields = dict(form["fields"])
         names = distinct(form["text"]) or ["text", "name", "note", "email"]
         if "csrf_token" not in fields and role != "anonymous":

@@ -83,7 +83,8 @@ STORAGE: dict[str, int | None] = {
 
 
 def _subclasses(cls: type) -> Iterator[type]:
-    for sub in cls.__subclasses__():
+    subs: list[type] = cls.__subclasses__()
+    for sub in subs:
         yield sub
         yield from _subclasses(sub)
 

@@ -16,7 +16,7 @@ from engage.core import limits
 from engage.extensions import db as _db
 from tests.conftest import IsolatedClient
 
-LOW = {"login": "3/minute", "link": "4/minute", "link_failures": "3/minute",
+LOW: dict[str, str | None] = {"login": "3/minute", "link": "4/minute", "link_failures": "3/minute",
        "unsubscribe": "30/minute", "public_page": "4/minute", "public_send": "2/minute",
        "api_key": "3/minute", "api_failures": "2/minute"}
 
