@@ -169,8 +169,8 @@ class Config:
     #: Each limit, e.g. ``ENGAGE_RATELIMIT_PUBLIC_SEND="5/minute;30/hour"``; unset: the
     #: default in engage/core/limits.py.
     RATELIMITS = {name: env(f"RATELIMIT_{name.upper()}") for name in (
-        "login", "link", "link_failures", "unsubscribe", "public_page", "public_send",
-        "api_key", "api_failures")}
+        "login", "forgot", "link", "link_failures", "unsubscribe", "public_page",
+        "public_send", "api_key", "api_failures")}
     #: Comments the public page of one service takes in an hour; beyond, it asks people to
     #: come back later (a flood's ceiling; docs/security.md).
     PUBLIC_MAX_PER_HOUR = env_int("PUBLIC_MAX_PER_HOUR", 200)

@@ -16,7 +16,7 @@ from engage.core import limits
 from engage.extensions import db as _db
 from tests.conftest import IsolatedClient
 
-LOW: dict[str, str | None] = {"login": "3/minute", "link": "4/minute", "link_failures": "3/minute",
+LOW: dict[str, str | None] = {"login": "3/minute", "forgot": "2/minute", "link": "4/minute", "link_failures": "3/minute",
        "unsubscribe": "30/minute", "public_page": "4/minute", "public_send": "2/minute",
        "api_key": "3/minute", "api_failures": "2/minute"}
 
@@ -116,6 +116,18 @@ def test_one_link_has_a_ceiling_of_its_own(limited, make_invitation):
     statuses = [limited.get(f"/s/{token}", environ_base={"REMOTE_ADDR": f"10.9.0.{n}"})
                 .status_code for n in range(5)]
     assert statuses == [200, 200, 200, 200, 429]
+
+
+def test_forgotten_password_emails_and_guessed_password_links_are_limited(limited):
+    for _ in range(2):
+        assert limited.post("/password/forgot", data={"email": "a@b.test"}).status_code != 429
+    assert limited.post("/password/forgot", data={"email": "a@b.test"}).status_code == 429
+    assert limited.get("/password/forgot").status_code == 200  # reading is not limited
+    for n in range(3):
+        assert limited.get(f"/password/guess-{n}").status_code == 404
+    r = limited.get("/password/guess-again")
+    assert r.status_code == 429
+    retry_after(r)
 
 
 def test_the_public_page_limits_reading_and_sending_separately(limited, make_service):

@@ -77,6 +77,12 @@ LIMITS: dict[str, tuple[Rule, ...]] = {
     # Per-account lock-out lives with the accounts; this is only a coarse ceiling per
     # address, high enough for a whole hospital behind one Wi-Fi address.
     "accounts.login": (Rule("login", methods=("POST",)),),
+    # The second step of a login (the per-account count of wrong codes is the accounts').
+    "two_factor.verify": (Rule("login", methods=("POST",)),),
+    # "Forgot password" sends an email: a few per address.
+    "account.forgot": (Rule("forgot", methods=("POST",)),),
+    # Password links (invitations and resets): unknown links are token guessing.
+    "account.set_password": (Rule("link_failures", failures=(404,)),),
     # Patient links: a ceiling per link, and misses (unknown or closed links, forged form
     # values) per address, which is what token guessing produces.
     "survey.*": (Rule("link", key=link_token),
@@ -96,6 +102,7 @@ LIMITS: dict[str, tuple[Rule, ...]] = {
 #: docs/operations.md).
 DEFAULTS = {
     "login": "60/minute",
+    "forgot": "5/minute;20/hour",
     "link": "60/minute",
     "link_failures": "20/minute;100/hour",
     "unsubscribe": "30/minute",
