@@ -231,3 +231,24 @@ def test_invalid_utf8_is_a_400(client, path, body):
     else:
         r = client.post(path, data=body, content_type="application/x-www-form-urlencoded")
     assert r.status_code == 400
+
+
+def test_bidi_controls_already_stored_cannot_disguise_a_comment(
+    client, auth, make_user, make_service, db,
+):
+    """Text stored before the controls were cleaned (or by another way in) is shown without
+    them on staff and council pages; Arabic still reads as written."""
+    from engage.feedback.models import FeedbackItem
+    from engage.feedback.services import intake
+
+    service = make_service()
+    item = intake(service=service, text="الممرضات لطيفات", source="web", language="ar")
+    item.text = "Invoice for \u202egnp.exe\u202c and الممرضات لطيفات"
+    db.session.commit()
+    auth.login(make_user("clinician", services=[service]).email)
+    html = client.get(f"/feedback/items/{item.id}").get_data(as_text=True)
+    assert "\u202e" not in html and "\u202c" not in html
+    assert "gnp.exe" in html and "الممرضات لطيفات" in html
+    listed = client.get("/feedback").get_data(as_text=True)
+    assert "\u202e" not in listed
+    assert db.session.get(FeedbackItem, item.id).text.startswith("Invoice for \u202e")

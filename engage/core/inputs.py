@@ -18,6 +18,7 @@ from urllib.parse import unquote_to_bytes
 from flask import Flask, Request, abort, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
 from wtforms import Form, StringField, TextAreaField
 from wtforms.fields.core import UnboundField
@@ -156,8 +157,23 @@ class CleanRequest(Request):
             [(clean_line(k) or "", clean_text(v) or "") for k, v in raw.items(multi=True)])
 
 
+_BIDI = re.compile("[" + BIDI_CONTROLS + "]")
+
+
+def without_bidi_controls(value: Any) -> Any:
+    """Jinja's ``finalize``: every value a template prints loses the bidi controls, so
+    text stored before they were refused, or reaching the database another way (an import,
+    an email reply), cannot disguise itself on a page. Markup stays Markup: removing
+    characters cannot make a tag."""
+    if isinstance(value, str) and _BIDI.search(value):
+        cleaned = _BIDI.sub("", value)
+        return Markup(cleaned) if isinstance(value, Markup) else cleaned
+    return value
+
+
 def init_app(app: Flask) -> None:
     app.request_class = CleanRequest
+    app.jinja_env.finalize = without_bidi_controls
     # Before every other hook, the permission check included: a request that cannot even
     # be read is answered 400, whoever sends it.
     app.before_request_funcs.setdefault(None, []).insert(0, refuse_undecodable)
