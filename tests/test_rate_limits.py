@@ -16,7 +16,8 @@ from engage.core import limits
 from engage.extensions import db as _db
 from tests.conftest import IsolatedClient
 
-LOW: dict[str, str | None] = {"login": "3/minute", "forgot": "2/minute", "link": "4/minute", "link_failures": "3/minute",
+LOW: dict[str, str | None] = {
+       "login": "3/minute", "forgot": "2/minute", "link": "4/minute", "link_failures": "3/minute",
        "unsubscribe": "30/minute", "public_page": "4/minute", "public_send": "2/minute",
        "api_key": "3/minute", "api_failures": "2/minute"}
 
@@ -167,6 +168,22 @@ def test_the_api_is_limited_per_key_and_refused_keys_per_address(limited, make_s
     r = limited.get("/api/v1/protocols", headers=bad, environ_base=other)
     assert r.status_code == 429 and r.mimetype == "application/problem+json"
     assert "Set-Cookie" not in r.headers
+
+
+def test_a_store_that_is_down_lets_requests_through(app, db, make_service, caplog):
+    """Limits are a second line of defence: losing Redis must not turn patients away."""
+    down = build(app, "redis://127.0.0.1:1/0")
+    try:
+        service = make_service()
+        client = down.test_client()
+        for _ in range(3):
+            assert client.get(f"/tell-us/{service.slug}").status_code == 200
+            assert client.get("/s/no-such-link").status_code == 404
+        assert "rate limit store unavailable" in caplog.text
+    finally:
+        with down.app_context():
+            _db.engine.dispose()
+        limits.limiter.init_app(app)
 
 
 def test_counts_are_shared_through_redis(app, db, make_service):

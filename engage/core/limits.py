@@ -158,9 +158,22 @@ def check(endpoint: str | None, values: dict[str, Any] | None) -> None:
              if not rule.methods or request.method in rule.methods]
     if not rules:
         return
+    keyed = [(rule, who) for rule in rules if (who := rule.key()) is not None]
+    try:
+        _apply(keyed)
+    except RateLimited:
+        raise
+    except Exception:
+        # The store (Redis) is down: let the request through rather than refuse patients.
+        # Limits are a second line; the accounts keep their own lock-out in the database.
+        current_app.logger.warning("rate limit store unavailable; %s not limited",
+                                   endpoint, exc_info=True)
+        g.pop("rate_limit_failures", None)
+
+
+def _apply(keyed: list[tuple[Rule, str]]) -> None:
     items: dict[str, list[RateLimitItem]] = current_app.extensions["engage_limits"]
     strategy = limiter.limiter
-    keyed = [(rule, who) for rule in rules if (who := rule.key()) is not None]
     # Every limit is tested before any is counted, so a refused request uses up nothing.
     for rule, who in keyed:
         for item in items[rule.setting]:
@@ -182,8 +195,12 @@ def count_failures(response: Response) -> Response:
     if not pending:
         return response
     items: dict[str, list[RateLimitItem]] = current_app.extensions["engage_limits"]
-    for rule, who in pending:
-        if response.status_code in rule.failures:
-            for item in items[rule.setting]:
-                limiter.limiter.hit(item, KEY_PREFIX, rule.setting, who)
+    try:
+        for rule, who in pending:
+            if response.status_code in rule.failures:
+                for item in items[rule.setting]:
+                    limiter.limiter.hit(item, KEY_PREFIX, rule.setting, who)
+    except Exception:
+        current_app.logger.warning("rate limit store unavailable; a miss was not counted",
+                                   exc_info=True)
     return response
