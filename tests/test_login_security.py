@@ -265,6 +265,8 @@ def set_up_factor(client: Any, url: str = "/account/two-factor/setup"
     secret = re.search(r'<code class="link" dir="ltr">([A-Z2-7 ]+)</code>', html)
     assert secret
     totp = pyotp.TOTP(secret.group(1).replace(" ", ""))
+    action = re.search(r'<form method="post" action="([^"]+)"', html)
+    assert action and action.group(1) == url  # the form posts back to where it was shown
     r = client.post(url, data={"code": totp.now(), "csrf_token": csrf_from(page)})
     assert r.status_code == 200, r.status_code
     codes = re.findall(r"<li><code>([a-z0-9-]+)</code></li>", r.get_data(as_text=True))

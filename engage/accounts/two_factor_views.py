@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from werkzeug.wrappers import Response as WerkzeugResponse
 
@@ -72,8 +73,11 @@ def verify() -> str | WerkzeugResponse:
                 policy.complete(user, factor)
                 if factor == "recovery":
                     left = recovery_codes_left(user)
-                    flash(_("You used a recovery code; %(num)d left. If you have lost "
-                            "your phone, set up a new authenticator.", num=left))
+                    flash(ngettext(
+                        "You used a recovery code; %(num)d is left. If you have lost your "
+                        "phone, ask an admin to reset your second factor.",
+                        "You used a recovery code; %(num)d are left. If you have lost your "
+                        "phone, ask an admin to reset your second factor.", left))
                 return redirect(next_url)
             lock = policy.code_failed(user)
             if lock is None:
@@ -93,13 +97,14 @@ def _setup_secret() -> str:
     return secret
 
 
-def _setup_page(user: User, form: SetupForm, error: str | None, forced: bool) -> str:
+def _setup_page(user: User, form: SetupForm, error: str | None, forced: bool,
+                action: str) -> str:
     secret = _setup_secret()
     uri = provisioning_uri(user, secret)
     return render_template(
         "two_factor/setup.html", form=form, error=error, forced=forced, qr=qr_data_uri(uri),
         secret=" ".join(secret[i:i + 4] for i in range(0, len(secret), 4)),
-        action=url_for("two_factor.enrol" if forced else "two_factor.setup"),
+        action=action,
     )
 
 
@@ -136,7 +141,7 @@ def enrol_at_login() -> str | WerkzeugResponse:
                                    next_url=next_url)
         error = _("That code does not match. Check that the time on your phone is right, "
                   "and enter the code the app shows now.")
-    return _setup_page(user, form, error, forced=True)
+    return _setup_page(user, form, error, forced=True, action=url_for("two_factor.enrol"))
 
 
 @bp.route("/account/two-factor")
@@ -163,7 +168,8 @@ def setup() -> str | WerkzeugResponse:
                                    next_url=url_for("two_factor.account"))
         error = _("That code does not match. Check that the time on your phone is right, "
                   "and enter the code the app shows now.")
-    return _setup_page(user, form, error, forced=required_for(user))
+    return _setup_page(user, form, error, forced=required_for(user),
+                       action=url_for("two_factor.setup"))
 
 
 @bp.route("/account/two-factor/disable", methods=["GET", "POST"], endpoint="disable")
