@@ -429,3 +429,29 @@ def test_migration_splits_a_patient_shared_by_two_services(scratch_database_url)
             assert conn.execute(text(
                 "SELECT count(*) FROM invitation WHERE patient_id = 1")).scalar() == 2
         sa.engine.dispose()
+
+
+def test_two_requests_creating_the_same_record_at_once_share_it(db, make_service, monkeypatch):
+    """The second of two simultaneous enrolments of a new reference gets the first's record.
+
+    Simulated by hiding the first record from the second call's lookup, as a concurrent
+    transaction's uncommitted insert would be hidden: the unique reference then refuses
+    the second insert, which must fall back to the record rather than fail the request.
+    """
+    from engage.patients import services
+
+    service = make_service()
+    first, created = services.get_or_create_patient(service, "RACE-1", email="a@example.test")
+    assert created
+    real_find = services.find_patient
+    calls = []
+
+    def find_once_blind(svc, ref):
+        calls.append(ref)
+        return None if len(calls) == 1 else real_find(svc, ref)
+
+    monkeypatch.setattr(services, "find_patient", find_once_blind)
+    second, created = services.get_or_create_patient(service, "RACE-1", phone="+447700900123")
+    assert (second.id, created) == (first.id, False)
+    assert second.phone == "+447700900123"
+    assert db.session.scalar(db.select(db.func.count()).select_from(type(first))) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from engage.audit.services import record
 from engage.extensions import db
@@ -40,9 +41,17 @@ def get_or_create_patient(
                           email=email, phone=phone)
         if timezone is not None:
             patient.timezone = timezone
-        db.session.add(patient)
-        db.session.flush()
-        return patient, True
+        try:
+            # In a savepoint: when another request created the same record a moment ago,
+            # the unique reference refuses this one and that record is used instead.
+            with db.session.begin_nested():
+                db.session.add(patient)
+        except IntegrityError:
+            patient = find_patient(service, ref)
+            if patient is None:
+                raise
+        else:
+            return patient, True
     wanted = {"language": language or None, "email": email, "phone": phone,
               "timezone": timezone}
     changed = [name for name in CONTACT_FIELDS
