@@ -89,7 +89,7 @@ def index() -> str:
 
 
 def _fill_choices(form: InviteForm | EditForm) -> None:
-    form.role.choices = [(r, str(ROLE_LABELS[r])) for r in ROLES]
+    form.role.choices = [(r, str(ROLE_LABELS.get(r, r))) for r in ROLES]
     form.services.choices = [
         (str(s.id), s.name) for s in db.session.scalars(select(Service).order_by(Service.name))]
     form.language.choices = [("", _("The browser's language"))] + [
