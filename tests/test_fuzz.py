@@ -131,14 +131,18 @@ def world(db: Any, make_service: Any, make_user: Any, make_protocol: Any,
 
 
 def url_for_rule(rule: Any, w: dict[str, Any]) -> str:
-    """The rule's URL, naming the world's objects (a name it does not know: a miss)."""
+    return fill(rule.rule, rule.endpoint, w)
+
+
+def fill(pattern: str, endpoint: str, w: dict[str, Any]) -> str:
+    """A rule's URL, naming the world's objects (a name it does not know: a miss)."""
     slugs = {"scheduling": w["protocol"].slug, "teams": w["team"].slug}
     ids = {"alert_id": w["alert"].id, "contact_id": w["contact"].id,
            "enrolment_id": w["enrolment"].id, "item_id": w["item"].id,
            "patient_id": w["enrolment"].patient_id, "user_id": w["target"].id,
            "response_id": 1, "number": 1,
            "theme_id": w["theme"].id if w["theme"] else 1}
-    blueprint = rule.endpoint.split(".")[0]
+    blueprint = endpoint.split(".")[0]
 
     def value(match: re.Match[str]) -> str:
         name = match.group(1)
@@ -148,7 +152,7 @@ def url_for_rule(rule: Any, w: dict[str, Any]) -> str:
             return str(w["token"])
         return str(ids.get(name, 1))
 
-    return re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", value, rule.rule)
+    return re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", value, pattern)
 
 
 def api_fields() -> dict[str, list[str]]:
@@ -300,6 +304,15 @@ def test_no_field_of_any_form_gives_a_server_error(
                 else:
                     response = client.post(url, json={name: payload}, headers=headers)
                 check(response, f"POST {url} {name} {label}")
+
+    # Values in the path (slugs, tokens, references): each with NUL and control characters.
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in SKIP or "GET" not in (rule.methods or set()):
+            continue
+        for name in re.findall(r"<(?:string:)?([a-z_]+)>", rule.rule):
+            bad = re.sub(rf"<(?:string:)?{name}>", "a%00b%01%E2%80%AE", rule.rule)
+            url = fill(bad, rule.endpoint, world)
+            check(client.get(url), f"GET {url} ({name} in the path)")
 
     assert failures == []
     # The database still answers, and so does the app.

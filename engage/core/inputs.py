@@ -171,8 +171,17 @@ def without_bidi_controls(value: Any) -> Any:
     return value
 
 
+def clean_path_values(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    """The values a URL carries in its path (a slug, a token) cleaned like the query's: a
+    NUL in ``/tell-us/<slug>`` must be a 404, not a failed query."""
+    for key, value in (values or {}).items():
+        if isinstance(value, str):
+            values[key] = clean_line(value) or ""  # type: ignore[index]
+
+
 def init_app(app: Flask) -> None:
     app.request_class = CleanRequest
+    app.url_value_preprocessors.setdefault(None, []).insert(0, clean_path_values)
     app.jinja_env.finalize = without_bidi_controls
     # Before every other hook, the permission check included: a request that cannot even
     # be read is answered 400, whoever sends it.
