@@ -487,3 +487,17 @@ def test_the_purge_job_forgets_old_failures_but_keeps_running_locks(client, make
     left = list(db.session.scalars(select(LoginThrottle)))
     assert removed >= 3
     assert [(r.scope, r.locks) for r in left] == [("account", 1)]  # still locked
+
+
+def test_setting_up_at_login_may_take_fifteen_minutes_not_more(
+        client, make_user, admins_need_2fa):
+    admin = make_user("admin")
+    login(client, admin.email)
+    with client.session_transaction() as session:
+        session[PENDING_KEY] = {**session[PENDING_KEY], "at": int(time.time()) - 600}
+    assert client.get("/login/two-factor/setup").status_code == 200
+    with client.session_transaction() as session:
+        session[PENDING_KEY] = {**session[PENDING_KEY], "at": int(time.time()) - 901}
+    r = client.get("/login/two-factor/setup")
+    assert r.status_code == 302 and r.headers["Location"] == "/login"
+    assert not logged_in(client)

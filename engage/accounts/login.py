@@ -31,6 +31,8 @@ PENDING_KEY = "_engage_login"
 SETUP_KEY = "_engage_totp_setup"
 #: Seconds between a right password and the second factor.
 PENDING_SECONDS = 300
+#: Seconds to set one up when the role requires it (installing an app takes a while).
+ENROL_SECONDS = 900
 #: The cookie naming the accounts a browser has logged in to, its life, and how many.
 DEVICE_COOKIE = "engage_device"
 DEVICE_DAYS = 180
@@ -178,12 +180,13 @@ def begin_pending(user: User, next_url: str, step: Step) -> None:
 
 def pending(step: Step) -> tuple[User, str] | None:
     """The user and next address of this session's pending login at ``step``, or None
-    when there is none, it is older than :data:`PENDING_SECONDS` or the account is no
-    longer active."""
+    when there is none, it is older than :data:`PENDING_SECONDS` (:data:`ENROL_SECONDS`
+    to set a factor up) or the account is no longer active."""
     held: Any = session.get(PENDING_KEY)
     if not isinstance(held, dict) or held.get("step") != str(step):
         return None
-    if not isinstance(held.get("at"), int) or time.time() - held["at"] > PENDING_SECONDS:
+    limit = ENROL_SECONDS if step == Step.ENROL else PENDING_SECONDS
+    if not isinstance(held.get("at"), int) or time.time() - held["at"] > limit:
         session.pop(PENDING_KEY, None)
         return None
     user = db.session.get(User, held.get("uid"))
