@@ -24,7 +24,6 @@ from engage.audit.services import record
 from engage.core.db import utcnow
 from engage.core.errors import problem
 from engage.core.inputs import has_bad_characters
-from engage.core.inputs import has_bad_characters
 from engage.core.permissions import can_see_service, is_api_request, require
 from engage.extensions import csrf, db, login_manager
 from engage.patients.models import Patient
@@ -181,9 +180,6 @@ def _field_errors(data: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, s
             errors[key] = "unknown field; expected " + ", ".join(allowed)
         elif value is not None and not isinstance(value, str):
             errors[key] = "must be a string"
-        elif value is not None and has_bad_characters(value):
-            # NUL fails on PostgreSQL; bidi overrides would disguise the text to staff.
-            errors[key] = "must not contain control or bidirectional formatting characters"
         elif value is not None and has_bad_characters(value):
             # NUL fails on PostgreSQL; bidi overrides would disguise the text to staff.
             errors[key] = "must not contain control or bidirectional formatting characters"
