@@ -501,3 +501,32 @@ def test_setting_up_at_login_may_take_fifteen_minutes_not_more(
     r = client.get("/login/two-factor/setup")
     assert r.status_code == 302 and r.headers["Location"] == "/login"
     assert not logged_in(client)
+
+
+def test_an_admin_lifts_a_lock_and_removes_a_lost_factor_from_the_staff_page(
+    app, client, with_factor, make_user, db
+):
+    """The staff page shows the lock and the factor, and the two confirmed actions undo them."""
+    user, totp, _codes = with_factor
+    other = app.test_client()
+    for _ in range(5):
+        login(other, user.email, "wrong-password-here", address="10.0.0.9")
+    admin = make_user("admin")
+    assert login(client, admin.email).status_code == 302
+    page = client.get(f"/staff/{user.id}").get_data(as_text=True)
+    assert "Locked after failed attempts" in page and "Second factor" in page
+    confirm = client.get(f"/staff/{user.id}/unlock")
+    r = client.post(f"/staff/{user.id}/unlock",
+                    data={"csrf_token": csrf_from(confirm), "confirm": "yes"})
+    assert r.status_code == 302
+    assert "Locked after failed attempts" not in client.get(f"/staff/{user.id}").get_data(
+        as_text=True)
+    assert events(db, "unlock")[-1].object_id == user.id
+    confirm = client.get(f"/staff/{user.id}/reset-second-factor")
+    r = client.post(f"/staff/{user.id}/reset-second-factor",
+                    data={"csrf_token": csrf_from(confirm), "confirm": "yes"})
+    assert r.status_code == 302
+    assert db.session.get(SecondFactor, user.id) is None
+    assert events(db, "2fa-reset")[-1].object_id == user.id
+    # with the lock lifted and the factor gone, the password alone logs them in
+    assert login(other, user.email, address="10.0.0.9").status_code == 302

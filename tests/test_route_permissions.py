@@ -85,6 +85,8 @@ ROUTES: dict[str, str] = {
     "staff.reactivate": "users.manage",
     "staff.reset_password": "users.manage",
     "staff.resend_invitation": "users.manage",
+    "staff.unlock": "users.manage",
+    "staff.reset_second_factor": "users.manage",
     # alerts and crisis contacts
     "alerts.index": "alerts.view",
     "alerts.detail": "alerts.view",

@@ -1,5 +1,6 @@
 """The admin's staff pages (blueprint "staff", /staff): the list, inviting, editing,
-deactivating and reactivating, and sending a password reset. All need ``users.manage``."""
+deactivating and reactivating, sending a password reset, lifting a login lock and removing a
+lost second factor. All need ``users.manage``."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from engage.accounts import lifecycle
+from engage.accounts import lifecycle, throttle, two_factor
 from engage.accounts.account_forms import ROLE_LABELS, ConfirmForm, EditForm, InviteForm
 from engage.accounts.models import User
 from engage.accounts.services import AccountError
@@ -180,11 +181,13 @@ def edit(user_id: int) -> str | WerkzeugResponse | tuple[str, int]:
     factors = _second_factor_users([user.id])
     return _page("staff/edit.html", form, user=user, status=status_of(user, invited),
                  second_factor=None if factors is None else user.id in factors,
+                 locked=throttle.current_lock(user.email, None),
                  role_labels=ROLE_LABELS, confirm=ConfirmForm())
 
 
 def _confirm(user_id: int, action: str) -> str | WerkzeugResponse | tuple[str, int]:
-    """A confirmation page, then the action: deactivate, reactivate, reset or resend."""
+    """A confirmation page, then the action: deactivate, reactivate, reset, resend, unlock
+    (lift a login lock) or reset-2fa (remove a lost second factor)."""
     user = _user_or_404(user_id)
     form = ConfirmForm()
     error = None
@@ -206,6 +209,16 @@ def _confirm(user_id: int, action: str) -> str | WerkzeugResponse | tuple[str, i
                 lifecycle.send_password_reset(user, by=current_user)
                 flash(_("A password reset link was sent to %(email)s. It works for %(hours)d "
                         "hours.", email=user.email, hours=current_app.config["RESET_HOURS"]))
+            elif action == "unlock":
+                throttle.unlock(user)
+                flash(_("%(email)s can try to log in again now.", email=user.email))
+            elif action == "reset-2fa":
+                two_factor.reset(user)
+                flash(_("The second factor of %(email)s is removed. They set up a new one "
+                        "at their next login.", email=user.email)
+                      if two_factor.required_for(user) else
+                      _("The second factor of %(email)s is removed. They can set up a new "
+                        "one on their account page.", email=user.email))
             else:
                 lifecycle.resend_invitation(user, by=current_user)
                 flash(_("A new invitation was sent to %(email)s.", email=user.email))
@@ -240,3 +253,15 @@ def reset_password(user_id: int) -> str | WerkzeugResponse | tuple[str, int]:
 @require("users.manage")
 def resend_invitation(user_id: int) -> str | WerkzeugResponse | tuple[str, int]:
     return _confirm(user_id, "resend")
+
+
+@bp.route("/<int:user_id>/unlock", methods=["GET", "POST"])
+@require("users.manage")
+def unlock(user_id: int) -> str | WerkzeugResponse | tuple[str, int]:
+    return _confirm(user_id, "unlock")
+
+
+@bp.route("/<int:user_id>/reset-second-factor", methods=["GET", "POST"])
+@require("users.manage")
+def reset_second_factor(user_id: int) -> str | WerkzeugResponse | tuple[str, int]:
+    return _confirm(user_id, "reset-2fa")
