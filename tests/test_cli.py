@@ -64,7 +64,7 @@ def test_users_create_with_role_and_services(runner, db):
 def test_users_create_refuses_bad_input(runner, db):
     short = runner.invoke(args=["users", "create", "a@b.test", "--role", "staff",
                                 "--password", "short"])
-    assert short.exit_code == 2 and "at least 10 characters" in short.output
+    assert short.exit_code == 2 and "at least 12 characters" in short.output
     bad_role = runner.invoke(args=["users", "create", "a@b.test", "--role", "king",
                                    "--password", "a-long-password"])
     assert bad_role.exit_code == 2

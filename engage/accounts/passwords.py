@@ -19,7 +19,7 @@ from pathlib import Path
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 
-MIN_LENGTH = 10
+MIN_LENGTH = 12
 #: Long enough for any passphrase or password manager; short enough that hashing a posted
 #: megabyte cannot be used to load the server.
 MAX_LENGTH = 128
