@@ -79,10 +79,11 @@ def _themes_retrain() -> object:
 
 
 def _purge_login_throttle() -> object:
+    from engage.accounts.sessions import purge_sessions
     from engage.accounts.throttle import purge
     from engage.extensions import db
 
-    removed = purge()
+    removed = purge() + purge_sessions()
     db.session.commit()
     return removed
 
@@ -109,7 +110,8 @@ JOBS: tuple[Job, ...] = (
     Job("retention.apply", _retention, 3600,
         "Once a day, remove what is past its retention period (ENGAGE_RETENTION_*_DAYS)."),
     Job("logins.purge", _purge_login_throttle, 3600,
-        "Forget failed-login counts that can no longer lock anything (a day quiet)."),
+        "Forget failed-login counts that can no longer lock anything (a day quiet), and "
+        "staff sessions that started more than 90 days ago."),
 )
 
 

@@ -588,3 +588,22 @@ def test_bad_input_never_breaks_the_account_pages(client, auth, make_user, make_
         if r.status_code >= 500:
             wrong.append(("/password/forgot", value[:10], r.status_code))
     assert wrong == []
+
+
+def test_session_rows_are_purged_after_ninety_days(make_user, db):
+    from engage.accounts.sessions import KEEP_SESSIONS, purge_sessions
+
+    user = make_user("staff")
+    now = utcnow()
+    old = UserSession(user_id=user.id, token_hash="a" * 64,
+                      created_at=now - KEEP_SESSIONS - timedelta(hours=1),
+                      last_seen_at=now - KEEP_SESSIONS, ended_at=now - KEEP_SESSIONS,
+                      ended_reason="logout")
+    recent = UserSession(user_id=user.id, token_hash="b" * 64,
+                         created_at=now - timedelta(days=3), last_seen_at=now)
+    db.session.add_all([old, recent])
+    db.session.flush()
+    assert purge_sessions(now) == 1
+    assert purge_sessions(now) == 0
+    left = db.session.scalars(select(UserSession.token_hash)).all()
+    assert left == ["b" * 64]

@@ -145,3 +145,19 @@ def open_sessions(user: User) -> list[UserSession]:
 def _end(row: UserSession, reason: SessionEnd, at: datetime) -> None:
     row.ended_at = at
     row.ended_reason = str(reason)
+
+
+#: How long a session's row is kept after it started: long enough for an admin or the person
+#: to look back at where an account was used; every session has long ended by then.
+KEEP_SESSIONS = timedelta(days=90)
+
+
+def purge_sessions(now: datetime | None = None) -> int:
+    """Delete the rows of sessions that started more than :data:`KEEP_SESSIONS` ago.
+
+    Their logins and logouts stay in the audit log. Safe to run twice at once.
+    """
+    cutoff = (now or utcnow()) - KEEP_SESSIONS
+    result = db.session.execute(
+        UserSession.__table__.delete().where(UserSession.created_at < cutoff))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
