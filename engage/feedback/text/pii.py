@@ -113,7 +113,7 @@ def _digits(text: str) -> str:
 
 # A run of digits with the separators people put in phone numbers; checked afterwards.
 _COUNTRY_CODE = re.compile(r"(?:\+|\b00)\d{1,3}[ .-]?(?:\(0\)[ .-]?)?$")
-_PHONE_RUN = re.compile(r"(?<![\w+/:.,])(?:\+|\(\+?)?\d[\d \u00a0().-]{4,24}\d(?![\w/:]|[.,]\d)")
+_PHONE_RUN = re.compile(r"(?<![\w+/:.,])(?:\+|\(\+?)?\d[\d \u00a0().-]{4,24}\d(?![\w/]|[.,:]\d)")
 _PHONE_LABEL = re.compile(
     r"(?:\btel(?:ephone)?|\bphone|\bmobile|\bmob|\bcell|\bcall (?:me|us) on|\bring (?:me|us) on"
     r"|\btext (?:me|us) on|\bcontact (?:me|us) on|\bnumber is|\btel[eé]fono|\bm[oó]vil|\bllamar al"
