@@ -137,7 +137,9 @@ class Config:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
-    SESSION_COOKIE_NAME = "engage_session"
+    #: ``__Host-`` (ASVS 3.4.4): the browser accepts the cookie only over HTTPS, for this host
+    #: alone (no Domain) and the whole site, so a sibling subdomain cannot plant or read it.
+    SESSION_COOKIE_NAME = "__Host-engage_session" if SESSION_COOKIE_SECURE else "engage_session"
     REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_DURATION = timedelta(days=1)
@@ -205,6 +207,7 @@ class DevelopmentConfig(Config):
     DEBUG = False
     BASE_URL = env("BASE_URL", "http://127.0.0.1:5000")
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+    SESSION_COOKIE_NAME = "__Host-engage_session" if SESSION_COOKIE_SECURE else "engage_session"
     REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
     SMTP_PORT = env_int("SMTP_PORT", 8025)
     REQUIRE_2FA_ROLES = tuple(

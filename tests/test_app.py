@@ -48,7 +48,8 @@ def test_production_config_comes_from_environment(tmp_path):
     script = (
         "import json; from engage import create_app; c = create_app().config; "
         "print(json.dumps({k: c[k] for k in ('BASE_URL', 'SQLALCHEMY_DATABASE_URI', "
-        "'SESSION_COOKIE_SECURE', 'SESSION_COOKIE_HTTPONLY', 'REMEMBER_COOKIE_SECURE')}))"
+        "'SESSION_COOKIE_SECURE', 'SESSION_COOKIE_HTTPONLY', 'REMEMBER_COOKIE_SECURE', "
+        "'SESSION_COOKIE_NAME')}))"
     )
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                          text=True, timeout=60, check=True)
@@ -58,6 +59,7 @@ def test_production_config_comes_from_environment(tmp_path):
     assert cfg["SESSION_COOKIE_SECURE"] is True
     assert cfg["SESSION_COOKIE_HTTPONLY"] is True
     assert cfg["REMEMBER_COOKIE_SECURE"] is True
+    assert cfg["SESSION_COOKIE_NAME"] == "__Host-engage_session"
 
 
 def test_unknown_environment_name_is_a_clear_error(monkeypatch):
