@@ -162,6 +162,9 @@ class Config:
     REQUIRE_2FA_ROLES = tuple(
         r.strip() for r in (env("REQUIRE_2FA_ROLES", "admin") or "").split(",") if r.strip())
     WTF_CSRF_TIME_LIMIT = None  # tied to the session's own lifetime instead
+    #: The largest request body accepted (kB); a bigger one is refused with 413 before it is
+    #: read. 10 MB holds a CSV import of tens of thousands of enrolments.
+    MAX_CONTENT_LENGTH = env_int("MAX_REQUEST_KB", 10240) * 1024
     SEND_FILE_MAX_AGE_DEFAULT = timedelta(days=365)
     #: Rate limits (engage/core/limits.py, docs/operations.md): on unless set to false.
     RATELIMIT_ENABLED = env_bool("RATELIMIT_ENABLED", True)

@@ -107,3 +107,23 @@ def test_a_patient_page_error_keeps_the_patient_layout(app, client, make_invitat
     assert r.status_code == 500
     html = r.get_data(as_text=True)
     assert "patient.css" in html and "staff.css" not in html
+
+
+def test_a_request_body_over_the_limit_is_refused_before_it_is_read(app, client, db,
+                                                                    make_service):
+    """MAX_CONTENT_LENGTH: a page gets the translated 413 page, the API a problem."""
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    assert limit == 10 * 1024 * 1024
+    body = b"x" * (limit + 1)
+    page = client.post("/tell-us/anything", data=body,
+                       content_type="application/x-www-form-urlencoded")
+    assert page.status_code == 413
+    assert "too much to send at once" in page.get_data(as_text=True)
+    from engage.api.services import create_api_key
+
+    _key, secret = create_api_key("EHR", scope="write", services=[make_service()])
+    db.session.commit()
+    api = client.post("/api/v1/enrolments", data=body, content_type="application/json",
+                      headers={"Authorization": f"Bearer {secret}"})
+    assert api.status_code == 413
+    assert api.headers["Content-Type"].startswith("application/problem+json")
