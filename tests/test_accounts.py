@@ -607,3 +607,26 @@ def test_session_rows_are_purged_after_ninety_days(make_user, db):
     assert purge_sessions(now) == 0
     left = db.session.scalars(select(UserSession.token_hash)).all()
     assert left == ["b" * 64]
+
+
+def test_a_password_change_is_told_to_its_owner_by_email_without_a_link(
+    client, auth, make_user, smtp, db
+):
+    user = make_user("staff", language="es")
+    auth.login(user.email)
+    page = client.get("/account")
+    r = client.post("/account/password", data={
+        "csrf_token": csrf_from(page), "current_password": PASSWORD,
+        "password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    assert r.status_code == 302
+    r.close()  # the email goes once the response is out
+    (msg,) = smtp.messages
+    assert msg["To"] == user.email
+    body = msg.get_content()
+    assert "contraseña" in body.lower()  # in the person's language
+    assert "http" not in body  # nothing to click: it cannot be mistaken for a phishing link
+    # a failed change (wrong current password) tells nobody anything
+    client.post("/account/password", data={
+        "csrf_token": csrf_from(client.get("/account")), "current_password": "wrong-one-123",
+        "password": "another-long-password", "confirm": "another-long-password"}).close()
+    assert len(smtp.messages) == 1

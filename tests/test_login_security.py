@@ -530,3 +530,22 @@ def test_an_admin_lifts_a_lock_and_removes_a_lost_factor_from_the_staff_page(
     assert events(db, "2fa-reset")[-1].object_id == user.id
     # with the lock lifted and the factor gone, the password alone logs them in
     assert login(other, user.email, address="10.0.0.9").status_code == 302
+
+
+def test_setting_up_and_removing_a_factor_is_told_to_its_owner_by_email(
+    client, auth, make_user, smtp, db
+):
+    user = make_user("staff")
+    auth.login(user.email)
+    _totp, _codes, done = set_up_factor(client)
+    done.close()  # the email goes once the response is out
+    assert [m["To"] for m in smtp.messages] == [user.email]
+    assert "authenticator app was set up" in smtp.messages[0].get_content()
+    admin = make_user("admin")
+    admin_client = client.application.test_client()
+    assert login(admin_client, admin.email).status_code == 302
+    confirm = admin_client.get(f"/staff/{user.id}/reset-second-factor")
+    admin_client.post(f"/staff/{user.id}/reset-second-factor",
+                      data={"csrf_token": csrf_from(confirm), "confirm": "yes"}).close()
+    assert len(smtp.messages) == 2
+    assert "second factor of your Engage account was removed" in smtp.messages[1].get_content()

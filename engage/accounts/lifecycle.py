@@ -16,6 +16,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 
 from engage.accounts.models import AccountToken, SessionEnd, TokenPurpose, User, UserSession
+from engage.accounts.notices import Change, notify
 from engage.accounts.passwords import password_problem
 from engage.accounts.services import AccountError
 from engage.accounts.sessions import end_sessions
@@ -255,6 +256,8 @@ def use_token(row: AccountToken, password: str) -> User:
     db.session.flush()
     record("set-password", "user", user.id, fields=["password"], link=row.purpose,
            sessions_ended=ended)
+    if row.purpose != TokenPurpose.INVITE:
+        notify(user, Change.PASSWORD)
     return user
 
 
@@ -273,6 +276,7 @@ def change_password(user: User, current: str, new: str, *,
     ended = end_sessions(user, SessionEnd.PASSWORD, keep=keep)
     db.session.flush()
     record("set-password", "user", user.id, fields=["password"], sessions_ended=ended)
+    notify(user, Change.PASSWORD)
     return ended
 
 

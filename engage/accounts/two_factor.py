@@ -15,6 +15,7 @@ from sqlalchemy import delete, func, select, update
 
 from engage.accounts.login_models import RecoveryCode, SecondFactor
 from engage.accounts.models import User
+from engage.accounts.notices import Change, notify
 from engage.audit.services import record
 from engage.core.db import utcnow
 from engage.extensions import db
@@ -89,6 +90,7 @@ def enrol(user: User, secret: str, code: str, now: datetime | None = None) -> li
     factor.last_step = step
     codes = _new_recovery_codes(user)
     record("2fa-enabled", "user", user.id)
+    notify(user, Change.FACTOR_ADDED)
     db.session.flush()
     return codes
 
@@ -142,6 +144,7 @@ def regenerate_recovery_codes(user: User) -> list[str]:
         raise FactorError("none")
     codes = _new_recovery_codes(user)
     record("recovery-codes-new", "user", user.id)
+    notify(user, Change.RECOVERY_CODES)
     return codes
 
 
@@ -151,6 +154,7 @@ def disable(user: User) -> None:
         raise FactorError("required")
     _remove(user)
     record("2fa-disabled", "user", user.id)
+    notify(user, Change.FACTOR_REMOVED)
 
 
 def reset(user: User) -> bool:
@@ -158,6 +162,8 @@ def reset(user: User) -> bool:
     their next login if their role requires it. Audited; True if there was one."""
     had = _remove(user)
     record("2fa-reset", "user", user.id)
+    if had:
+        notify(user, Change.FACTOR_REMOVED)
     return had
 
 
