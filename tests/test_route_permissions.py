@@ -253,3 +253,31 @@ def test_each_role_reaches_exactly_what_the_table_allows(
         if response.status_code >= 500 or allowed == refused:
             wrong.append(f"{method} {url} ({endpoint}): {response.status_code}")
     assert wrong == []
+
+
+def test_the_security_page_shows_the_same_table() -> None:
+    """docs/security.md's permission table: the same endpoints, permissions and roles."""
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "security.md").read_text()
+    shown_routes: dict[str, str] = {}
+    shown_roles: dict[str, set[str]] = {}
+    for line in page.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 3 or not cells[0].startswith("`"):
+            continue
+        first = cells[0].strip("`")
+        if first.startswith("api."):  # | API endpoint | permission | scope |
+            shown_routes[first] = cells[1].strip("`")
+        elif first in WHO:  # | permission | roles | endpoints |
+            roles = set(re.findall(r"`([a-z_]+)`", cells[1]))
+            shown_roles[first] = set(EVERYONE) if "everyone" in cells[1] else roles
+            for endpoint in re.findall(r"`([\w.]+)`", cells[2]):
+                shown_routes[endpoint] = first
+    assert shown_routes == ROUTES
+    expected = {
+        permission: set(STAFF_ROLES) | {"anonymous"} if permission == PUBLIC
+        else {r for r in STAFF_ROLES if r == "admin" or r in WHO[permission]}
+        for permission in shown_roles
+    }
+    assert shown_roles == expected
