@@ -49,7 +49,7 @@ def test_production_config_comes_from_environment(tmp_path):
         "import json; from engage import create_app; c = create_app().config; "
         "print(json.dumps({k: c[k] for k in ('BASE_URL', 'SQLALCHEMY_DATABASE_URI', "
         "'SESSION_COOKIE_SECURE', 'SESSION_COOKIE_HTTPONLY', 'REMEMBER_COOKIE_SECURE', "
-        "'SESSION_COOKIE_NAME')}))"
+        "'SESSION_COOKIE_NAME', 'DEBUG', 'TESTING')}))"
     )
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                          text=True, timeout=60, check=True)
@@ -60,6 +60,7 @@ def test_production_config_comes_from_environment(tmp_path):
     assert cfg["SESSION_COOKIE_HTTPONLY"] is True
     assert cfg["REMEMBER_COOKIE_SECURE"] is True
     assert cfg["SESSION_COOKIE_NAME"] == "__Host-engage_session"
+    assert cfg["DEBUG"] is False and cfg["TESTING"] is False
 
 
 def test_unknown_environment_name_is_a_clear_error(monkeypatch):
@@ -146,3 +147,13 @@ def test_api_errors_are_json_problems(client):
     assert response.status_code in (403, 404)
     assert response.mimetype == "application/problem+json"
     assert response.get_json()["status"] == response.status_code
+
+
+def test_no_cross_origin_reads_are_allowed(client):
+    """No CORS headers, on pages or the API: a page on another origin cannot read answers."""
+    for url in ("/login", "/api/v1/protocols"):
+        response = client.get(url, headers={"Origin": "https://evil.example"})
+        assert "Access-Control-Allow-Origin" not in response.headers
+        preflight = client.options(url, headers={
+            "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+        assert "Access-Control-Allow-Origin" not in preflight.headers
