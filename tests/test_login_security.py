@@ -549,3 +549,16 @@ def test_setting_up_and_removing_a_factor_is_told_to_its_owner_by_email(
                       data={"csrf_token": csrf_from(confirm), "confirm": "yes"}).close()
     assert len(smtp.messages) == 2
     assert "second factor of your Engage account was removed" in smtp.messages[1].get_content()
+
+
+def test_last_login_is_written_only_when_every_factor_was_given(client, with_factor, db):
+    user, totp, _codes = with_factor
+    db.session.execute(update(type(user)).where(type(user).id == user.id)
+                       .values(last_login_at=None))
+    db.session.commit()
+    assert login(client, user.email).status_code == 302  # to the code page
+    db.session.expire_all()
+    assert db.session.get(type(user), user.id).last_login_at is None
+    assert post_code(client, next_code(totp, db, user)).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(type(user), user.id).last_login_at is not None

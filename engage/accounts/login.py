@@ -24,6 +24,7 @@ from engage.accounts.sessions import start_session
 from engage.accounts.throttle import Lock, current_lock, name_hash, record_failure, record_success
 from engage.accounts.two_factor import factor_of, required_for
 from engage.audit.services import record
+from engage.core.db import utcnow
 from engage.extensions import db
 
 #: Session keys: the pending login, and the secret of an authenticator being set up.
@@ -127,6 +128,7 @@ def complete(user: User, factor: str | None) -> None:
     session.pop(SETUP_KEY, None)
     record_success(user.email, request.remote_addr)
     remember_device(user)
+    user.last_login_at = utcnow()
     start_session(user)
     if factor:
         record("login", "user", user.id, factor=factor)

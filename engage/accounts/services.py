@@ -42,7 +42,10 @@ def create_user(
 
 
 def authenticate(email: str, password: str) -> User | None:
-    """The active user with these credentials, or None (same answer for any failure)."""
+    """The active user with these credentials, or None (same answer for any failure).
+
+    Only the password: the login is complete (and ``last_login_at`` written) once every
+    factor is given (``engage.accounts.login.complete``)."""
     user = db.session.scalar(
         select(User).where(func.lower(User.email) == email.strip().lower())
     )
@@ -52,5 +55,4 @@ def authenticate(email: str, password: str) -> User | None:
         return None
     if not user.active or not user.check_password(password):
         return None
-    user.last_login_at = utcnow()
     return user
