@@ -88,8 +88,15 @@ def test_demo_loads_once_and_prints_logins_and_a_link(tmp_path):
     assert result.returncode == 0, result.stderr
     for role in ("admin", "staff", "clinician", "council"):
         assert f"{role}@engage.demo" in result.stdout
-    link = result.stdout.strip().splitlines()[-1].strip()
-    assert link.startswith("http://127.0.0.1:5099/s/")
+    (link,) = [line.strip() for line in result.stdout.splitlines()
+                if line.strip().startswith("http://127.0.0.1:5099/s/")]
+    assert "http://127.0.0.1:5099/staff" in result.stdout
+    assert "http://127.0.0.1:5099/audit" in result.stdout
+    # an API key bound to orthopaedics, stored as its hash only
+    import re
+
+    (key,) = re.findall(r"Bearer (eng_[\w-]+)' http://127.0.0.1:5099/api/v1/protocols",
+                        result.stdout)
     assert "http://127.0.0.1:5099/tell-us/orthopaedics" in result.stdout
 
     engine = create_engine(f"sqlite:///{tmp_path / 'engage.db'}")
@@ -126,6 +133,9 @@ def test_demo_loads_once_and_prints_logins_and_a_link(tmp_path):
     app = create_app(Demo)
     path = link.removeprefix("http://127.0.0.1:5099")
     assert app.test_client().get(path).status_code == 200
+    api = app.test_client().get("/api/v1/protocols", headers={"Authorization": f"Bearer {key}"})
+    assert api.status_code == 200
+    assert {p["service"] for p in api.get_json()["protocols"]} == {"orthopaedics"}
     with app.app_context():
         from engage.extensions import db
 

@@ -41,8 +41,14 @@ def demo(host: str, port: int, no_serve: bool) -> None:
                f"{base}/feedback?safety=1")
     click.echo(f"What the safety screen missed (log in as safety_officer): "
                f"{base}/feedback/safety/misses")
+    click.echo(f"Staff accounts, and the audit log (log in as admin): {base}/staff, "
+               f"{base}/audit")
+    click.echo(f"Your password, sessions and second factor (any login): {base}/account")
     click.echo("\nA patient's link (PHQ-9, works on a phone):")
     click.echo(f"  {link}")
+    key = data.fresh_api_key()
+    click.echo("\nAn API key (write scope, orthopaedics, 30 days; docs/api.md):")
+    click.echo(f"  curl -H 'Authorization: Bearer {key}' {base}/api/v1/protocols")
     if no_serve:
         return
     sink = _start_mail_sink(app)

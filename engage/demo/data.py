@@ -351,3 +351,18 @@ def fresh_link(base_url: str) -> str:
     _inv, token = create_invitation(patient, service, "phq-9")
     db.session.commit()
     return survey_url(base_url, token)
+
+
+def fresh_api_key() -> str:
+    """A new API key for trying the EHR API: write scope, the orthopaedics service, 30 days.
+
+    Keys are shown once (only their hash is stored), so each demo start makes its own.
+    """
+    from engage.api.services import create_api_key
+
+    ortho = db.session.scalar(select(Service).where(Service.slug == "orthopaedics"))
+    assert ortho is not None
+    _key, secret = create_api_key("Demo EHR interface", scope="write", services=[ortho],
+                                  expires_in_days=30)
+    db.session.commit()
+    return secret
