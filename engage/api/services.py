@@ -18,7 +18,7 @@ from sqlalchemy import select
 from engage.api.models import ApiKey, ApiScope
 from engage.audit.services import record
 from engage.core.db import utcnow
-from engage.core.security import hash_token
+from engage.core.security import API_KEY_PREFIX_LENGTH, hash_token
 from engage.extensions import db
 from engage.org.models import Service
 
@@ -26,7 +26,7 @@ from engage.org.models import Service
 KEY_START = "eng_"
 #: Random bytes after ``eng_``: 30 bytes are 40 URL-safe characters.
 KEY_BYTES = 30
-PREFIX_LENGTH = 8
+PREFIX_LENGTH = API_KEY_PREFIX_LENGTH
 #: ``last_used_at`` is written at most this often, so busy integrations don't write per call.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 #: The role a key acts with, by scope (see ``engage.core.permissions.ROLE_PERMISSIONS``).

@@ -6,10 +6,14 @@ from typing import Any
 
 from flask import Flask, Response, current_app, g, jsonify, make_response, render_template, request
 from flask_babel import lazy_gettext as _l
+from flask_babel import refresh
 from flask_wtf.csrf import CSRFError
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException, InternalServerError, TooManyRequests
 from werkzeug.http import HTTP_STATUS_CODES
+
+from engage.core.i18n import supported
+from engage.extensions import db
 
 #: i18n: titles of error pages
 TITLES = {
@@ -43,10 +47,6 @@ def register(app: Flask) -> None:
         retry_after = max(1, int(getattr(error, "retry_after", None) or 60))
         if not g.get("locale"):
             # Refused before a patient page chose its language: honour the page's ?lang.
-            from flask_babel import refresh
-
-            from engage.core.i18n import supported
-
             g.locale = supported(request.args.get("lang"))
             refresh()
         response = make_response(render_error(429, None, retry_after=retry_after))
@@ -86,8 +86,6 @@ def render_error(code: int, detail: str | None, message: str | None = None,  # t
 
 
 def _rollback() -> None:
-    from engage.extensions import db
-
     try:
         db.session.rollback()
     except Exception:  # the connection itself is gone: nothing left to undo

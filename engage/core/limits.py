@@ -27,6 +27,8 @@ from flask_limiter import Limiter
 from limits import RateLimitItem, parse_many
 from werkzeug.exceptions import TooManyRequests
 
+from engage.core.security import API_KEY_PREFIX_LENGTH
+
 
 def client_address() -> str:
     """The client's address (correct behind the configured trusted proxies)."""
@@ -36,13 +38,11 @@ def client_address() -> str:
 def api_key_prefix() -> str | None:
     """The prefix of the API key sent, which names the key without revealing it; None
     without one (the per-address rule then covers the call)."""
-    from engage.api.services import PREFIX_LENGTH
-
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     key = key.strip()
-    if scheme.lower() != "bearer" or len(key) < PREFIX_LENGTH:
+    if scheme.lower() != "bearer" or len(key) < API_KEY_PREFIX_LENGTH:
         return None
-    return "key:" + key[:PREFIX_LENGTH]
+    return "key:" + key[:API_KEY_PREFIX_LENGTH]
 
 
 def link_token() -> str | None:

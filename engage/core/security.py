@@ -14,6 +14,9 @@ from flask import Flask, Response, current_app, request
 TOKEN_BYTES = 32
 #: 16 random bytes = 128 bits (the minimum) for links in text messages, which must be short.
 SHORT_TOKEN_BYTES = 16
+#: An API key's first characters, which name it in lists, audit events and rate-limit
+#: counts without revealing it (``engage.api`` makes the keys).
+API_KEY_PREFIX_LENGTH = 8
 
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
