@@ -15,6 +15,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from engage.accounts import lifecycle, throttle, two_factor
 from engage.accounts.account_forms import ROLE_LABELS, ConfirmForm, EditForm, InviteForm
+from engage.accounts.login_models import SecondFactor
 from engage.accounts.models import User
 from engage.accounts.services import AccountError
 from engage.core.i18n import LANGUAGE_NAMES
@@ -42,12 +43,8 @@ def _user_or_404(user_id: int) -> User:
     return user
 
 
-def _second_factor_users(user_ids: list[int]) -> set[int] | None:
-    """Who has a second factor set up; None while Engage has no second factor."""
-    try:
-        from engage.accounts.login_models import SecondFactor  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
+def _second_factor_users(user_ids: list[int]) -> set[int]:
+    """Which of these users have a second factor set up (one query for a whole list)."""
     if not user_ids:
         return set()
     return set(db.session.scalars(
@@ -178,9 +175,8 @@ def edit(user_id: int) -> str | WerkzeugResponse | tuple[str, int]:
                         flash(_("Nothing was changed."))
                     return redirect(url_for(".index"))
     invited = lifecycle.open_invitations([user.id])
-    factors = _second_factor_users([user.id])
     return _page("staff/edit.html", form, user=user, status=status_of(user, invited),
-                 second_factor=None if factors is None else user.id in factors,
+                 second_factor=user.id in _second_factor_users([user.id]),
                  locked=throttle.current_lock(user.email, None),
                  role_labels=ROLE_LABELS, confirm=ConfirmForm())
 
