@@ -7,6 +7,7 @@ views put their message on the field, so every way of setting a password says th
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -67,6 +68,14 @@ def _confirm_password() -> PasswordField:
                     EqualTo("password", _l("The two passwords are not the same."))])
 
 
+def _email_field(missing: Any) -> EmailField:
+    """An email address: required (``missing`` says so), at most 254 characters, one @."""
+    return EmailField(_l("Email address"), validators=[
+        DataRequired(missing),
+        Length(max=254, message=_l("Use at most %(max)d characters.")),
+        Regexp(EMAIL_PATTERN, message=_l("Enter an email address like name@hospital.org."))])
+
+
 class _StaffFields(BaseForm):
     name = StringField(_l("Name"), validators=[
         DataRequired(_l("Enter the person's name.")),
@@ -79,10 +88,7 @@ class _StaffFields(BaseForm):
 
 
 class InviteForm(_StaffFields):
-    email = EmailField(_l("Email address"), validators=[
-        DataRequired(_l("Enter the person's email address.")),
-        Length(max=254, message=_l("Use at most %(max)d characters.")),
-        Regexp(EMAIL_PATTERN, message=_l("Enter an email address like name@hospital.org."))])
+    email = _email_field(_l("Enter the person's email address."))
 
 
 class EditForm(_StaffFields):
@@ -112,7 +118,4 @@ class LanguageForm(BaseForm):
 
 
 class ForgotForm(BaseForm):
-    email = EmailField(_l("Email address"), validators=[
-        DataRequired(_l("Enter your email address.")),
-        Length(max=254, message=_l("Use at most %(max)d characters.")),
-        Regexp(EMAIL_PATTERN, message=_l("Enter an email address like name@hospital.org."))])
+    email = _email_field(_l("Enter your email address."))
